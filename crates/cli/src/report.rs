@@ -1,0 +1,156 @@
+//! The report `iospace run` prints: the machine, its memory map, the mappings made, each check
+//! and the verifier's verdict.
+
+use std::fmt;
+
+use iospace_hosted::Machine;
+use iospace_mm::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE};
+use iospace_mm::io_space::IoMappingRecord;
+use iospace_mm::memory_map::Region;
+
+/// One check and its outcome.
+#[derive(Debug)]
+pub struct Check {
+    name: String,
+    passed: bool,
+    detail: String,
+}
+
+impl Check {
+    /// A check named `name` with what was observed.
+    pub fn new(name: &str, passed: bool, detail: String) -> Self {
+        Self { name: name.into(), passed, detail }
+    }
+}
+
+/// One live mapping, as the report shows it.
+#[derive(Debug)]
+pub struct MappingLine {
+    record: IoMappingRecord,
+}
+
+impl From<&IoMappingRecord> for MappingLine {
+    fn from(record: &IoMappingRecord) -> Self {
+        Self { record: *record }
+    }
+}
+
+/// Everything `run` observed.
+#[derive(Debug)]
+pub struct Report {
+    machine: String,
+    regions: Vec<Region>,
+    devices: Vec<(&'static str, u64, u64)>,
+    /// Mappings live at the peak of the run.
+    pub mappings: Vec<MappingLine>,
+    /// Checks in the order they ran.
+    pub checks: Vec<Check>,
+    /// Mappings still live at the end.
+    pub outstanding: usize,
+}
+
+impl Report {
+    /// An empty report about `machine`.
+    pub fn new(machine: &Machine) -> Self {
+        let description = machine.description();
+        let mm = machine.mm();
+        Self {
+            machine: format!(
+                "hosted machine \"{}\": {} of RAM, {} system VA window at {}",
+                description.name,
+                size(mm.memory_map().ram_bytes()),
+                size(mm.system_va().total_pages() * PAGE_SIZE),
+                mm.system_va().base(),
+            ),
+            regions: mm.memory_map().regions().to_vec(),
+            devices: machine
+                .bus()
+                .devices()
+                .into_iter()
+                .map(|(name, at, bytes)| (name, at.0, bytes))
+                .collect(),
+            mappings: Vec::new(),
+            checks: Vec::new(),
+            outstanding: 0,
+        }
+    }
+
+    /// Whether every check passed and nothing was left mapped.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|check| check.passed) && self.outstanding == 0
+    }
+}
+
+/// Bytes in the largest binary unit that is at least one, with a decimal when not whole.
+fn size(bytes: u64) -> String {
+    for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= scale {
+            return if bytes % scale == 0 {
+                format!("{} {unit}", bytes / scale)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / scale as f64)
+            };
+        }
+    }
+    format!("{bytes} B")
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "iospace run: {}", self.machine)?;
+        writeln!(f, "\nPhysical memory map")?;
+        for region in &self.regions {
+            writeln!(
+                f,
+                "  {:#014x}..{:#014x}  {:<8}  {:>9}",
+                region.start.0,
+                region.end(),
+                region.kind.name(),
+                size(region.bytes)
+            )?;
+        }
+        writeln!(f, "\nDevices")?;
+        for (name, at, bytes) in &self.devices {
+            writeln!(f, "  {name:<8} BAR0 {at:#010x}  {}", size(*bytes))?;
+        }
+        writeln!(f, "\nMappings")?;
+        writeln!(f, "  {:<20} {:<16} {:>9}  {:<5} {:<3} pages", "VA", "PA", "size", "cache", "rwx")?;
+        for line in &self.mappings {
+            let record = &line.record;
+            let leaves = record.leaves;
+            let mut pages = Vec::new();
+            for (count, bytes) in
+                [(leaves.huge, HUGE_PAGE_SIZE), (leaves.large, LARGE_PAGE_SIZE), (leaves.small, PAGE_SIZE)]
+            {
+                if count > 0 {
+                    pages.push(format!("{count} x {}", size(bytes)));
+                }
+            }
+            let protection = record.protection;
+            writeln!(
+                f,
+                "  {:<20} {:<16} {:>9}  {:<5} r{}{} {}",
+                record.address.to_string(),
+                record.physical.to_string(),
+                size(record.bytes),
+                protection.cache.name(),
+                if protection.writable { "w" } else { "-" },
+                if protection.executable { "x" } else { "-" },
+                pages.join(" + "),
+            )?;
+        }
+        writeln!(f, "\nChecks")?;
+        for check in &self.checks {
+            let mark = if check.passed { "ok  " } else { "FAIL" };
+            writeln!(f, "  {mark} {:<58} {}", check.name, check.detail)?;
+        }
+        let failed = self.checks.iter().filter(|check| !check.passed).count();
+        writeln!(f, "\nVerifier")?;
+        writeln!(f, "  mappings outstanding after stop: {}", self.outstanding)?;
+        if self.passed() {
+            writeln!(f, "  verdict: PASS ({} checks)", self.checks.len())
+        } else {
+            writeln!(f, "  verdict: FAIL ({failed} of {} checks failed)", self.checks.len())
+        }
+    }
+}
