@@ -8,8 +8,8 @@
 
 use std::ffi::c_void;
 
-use iospace_mm::address::{HUGE_PAGE_SIZE, PAGE_SIZE, VirtualAddress};
-use iospace_mm::page_table::PageTables;
+use iospace_mm::address::{HUGE_PAGE_SIZE, VirtualAddress};
+use iospace_mm::page_table::{LeafAttributes, PageTables};
 use rustix::mm::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
 
 use crate::ram::Ram;
@@ -64,41 +64,47 @@ impl Window {
         // Everything becomes inaccessible first; then RAM leaves are mapped over it.
         self.revoke(start, end - start);
         let mut address = start;
-        while address < end {
-            let Some(leaf) = tables.translate(ram, VirtualAddress(address)) else {
-                address += PAGE_SIZE;
-                continue;
-            };
-            let leaf_bytes = leaf.size.bytes();
-            let leaf_base = address & !(leaf_bytes - 1);
-            let first = leaf_base.max(start);
-            let last = (leaf_base + leaf_bytes).min(end);
+        while let Some((leaf_base, leaf)) =
+            tables.next_leaf(ram, VirtualAddress(address), VirtualAddress(end))
+        {
+            let first = leaf_base.0.max(start);
+            let last = (leaf_base.0 + leaf.size.bytes()).min(end);
             if ram.is_ram(leaf.frame_base.pfn()) {
-                let offset = leaf.frame_base.0 + (first - leaf_base);
-                let mut protection = ProtFlags::READ;
-                if leaf.attributes.writable {
-                    protection |= ProtFlags::WRITE;
-                }
-                if leaf.attributes.executable {
-                    protection |= ProtFlags::EXEC;
-                }
-                // SAFETY: `first..last` lies inside the window, which this value owns; replacing
-                // a window mapping cannot affect memory outside it.
-                let mapped = unsafe {
-                    mmap(
-                        first as *mut c_void,
-                        (last - first) as usize,
-                        protection,
-                        MapFlags::SHARED | MapFlags::FIXED,
-                        ram.file(),
-                        offset,
-                    )
-                };
-                // Without a host mapping the page stays inaccessible: a fault, not corruption.
-                debug_assert!(mapped.is_ok(), "window mapping failed: {mapped:?}");
+                self.map_ram(
+                    ram,
+                    first,
+                    last - first,
+                    leaf.frame_base.0 + (first - leaf_base.0),
+                    leaf.attributes,
+                );
             }
             address = last;
         }
+    }
+
+    /// Maps `bytes` of the window at `address` to the RAM file at `offset` with the leaf's rights.
+    fn map_ram(&self, ram: &Ram, address: u64, bytes: u64, offset: u64, attributes: LeafAttributes) {
+        let mut protection = ProtFlags::READ;
+        if attributes.writable {
+            protection |= ProtFlags::WRITE;
+        }
+        if attributes.executable {
+            protection |= ProtFlags::EXEC;
+        }
+        // SAFETY: the range lies inside the window, which this value owns; replacing a window
+        // mapping cannot affect memory outside it.
+        let mapped = unsafe {
+            mmap(
+                address as *mut c_void,
+                bytes as usize,
+                protection,
+                MapFlags::SHARED | MapFlags::FIXED,
+                ram.file(),
+                offset,
+            )
+        };
+        // Without a host mapping the page stays inaccessible: a fault, not corruption.
+        debug_assert!(mapped.is_ok(), "window mapping failed: {mapped:?}");
     }
 
     fn clip(&self, start: VirtualAddress, bytes: u64) -> Option<(u64, u64)> {

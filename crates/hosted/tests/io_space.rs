@@ -422,3 +422,24 @@ fn a_hook_receives_the_bug_check_first() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("hook saw 0xe2/0x1"));
     assert!(String::from_utf8_lossy(&output.stderr).contains("*** STOP: 0x000000E2"));
 }
+
+#[test]
+fn a_64_gib_device_range_maps_with_64_leaves_and_unmaps() {
+    let machine = machine();
+    let mm = machine.mm();
+    let tables_before = mm.page_tables().table_frames(mm.platform().physical_memory());
+    let mapping =
+        mm.map_io_space(PhysicalAddress(0x80_0000_0000), 64 * HUGE_PAGE_SIZE, CachePolicy::Uncached).unwrap();
+    let record = mm.io_mappings()[0];
+    assert_eq!((record.leaves.huge, record.leaves.total()), (64, 64));
+    let tables_after = mm.page_tables().table_frames(mm.platform().physical_memory());
+    assert!(tables_after - tables_before <= 1, "at most one new PDPT");
+    assert_eq!(
+        mm.physical_address(mapping.address().add(63 * HUGE_PAGE_SIZE + 5)),
+        Some(PhysicalAddress(0x80_0000_0000 + 63 * HUGE_PAGE_SIZE + 5))
+    );
+    let address = mapping.address();
+    drop(mapping);
+    assert!(!mm.is_address_valid(address));
+    assert_eq!(mm.system_va().free_pages(), mm.system_va().total_pages());
+}
