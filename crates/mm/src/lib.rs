@@ -29,3 +29,7 @@ pub mod platform;
 pub mod protection;
 pub mod range_allocator;
 pub mod system_va;
+pub mod system_mapping;
+pub mod contiguous;
+pub mod mdl;
+pub mod pool;

@@ -76,6 +76,8 @@ pub struct MemoryManager {
     pub(crate) page_tables: PageTables,
     pub(crate) system_va: SystemVaSpace,
     pub(crate) io_mappings: Mutex<BTreeMap<u64, IoMappingRecord>>,
+    pub(crate) pool: crate::pool::Pool,
+    pub(crate) contiguous: crate::contiguous::ContiguousAllocations,
     pub(crate) config: MmConfig,
 }
 
@@ -106,6 +108,8 @@ impl MemoryManager {
             page_tables,
             system_va,
             io_mappings: Mutex::new(BTreeMap::new()),
+            pool: crate::pool::Pool::default(),
+            contiguous: crate::contiguous::ContiguousAllocations::default(),
             config,
         })
     }

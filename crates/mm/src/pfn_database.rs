@@ -37,12 +37,16 @@ pub struct PfnEntry {
     pub use_: PageUse,
     /// How many locks are held on it (MDLs that locked it).
     pub lock_count: u32,
-    /// The cache attribute recorded for the frame, if any caller has set one.
+    /// The cache attribute recorded for the frame: set by the allocator that handed the frame
+    /// out (pool, contiguous, non-cached, `MmAllocatePagesForMdlEx`), or by the live mappings of a
+    /// frame that had none.
     pub cache: Option<CachePolicy>,
+    /// How many live mappings hold `cache` (0 when the allocator set it).
+    pub cache_mappings: u32,
 }
 
 impl PfnEntry {
-    const FREE: Self = Self { use_: PageUse::Free, lock_count: 0, cache: None };
+    const FREE: Self = Self { use_: PageUse::Free, lock_count: 0, cache: None, cache_mappings: 0 };
 }
 
 /// Why a PFN-database operation was refused. Nothing changes when one is returned.
@@ -76,6 +80,38 @@ impl fmt::Display for PfnError {
 }
 
 impl core::error::Error for PfnError {}
+
+/// How a mapping treats a frame's recorded cache attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheRule {
+    /// MDL mappings: an attribute the frame already has silently replaces the request.
+    Adopt,
+    /// `MmMapIoSpace`: a request that differs from the frame's attribute is a conflict.
+    Strict,
+}
+
+/// A mapping would give a frame a second, different memory type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheConflict {
+    /// The frame.
+    pub pfn: Pfn,
+    /// The attribute it has.
+    pub existing: CachePolicy,
+    /// The attribute requested.
+    pub requested: CachePolicy,
+}
+
+impl fmt::Display for CacheConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "frame {} is {} but {} was requested: two live mappings with different memory types",
+            self.pfn, self.existing, self.requested
+        )
+    }
+}
+
+impl core::error::Error for CacheConflict {}
 
 /// The entries of one RAM region.
 #[derive(Debug)]
@@ -237,6 +273,57 @@ impl PfnDatabase {
     pub fn set_cache(&self, pfn: Pfn, cache: Option<CachePolicy>) -> Result<(), PfnError> {
         self.inner.lock().entry_mut(pfn)?.cache = cache;
         Ok(())
+    }
+
+    /// The memory type a new mapping of each of `frames` gets, taking a hold on the attribute
+    /// of frames that had none (the mapping's request becomes their attribute while it lives).
+    /// Frames that are not RAM are given `requested`. On a conflict nothing changes.
+    ///
+    /// `attributes[i]` receives the type for `frames[i]`.
+    pub fn acquire_cache(
+        &self,
+        frames: &[Pfn],
+        requested: CachePolicy,
+        rule: CacheRule,
+        attributes: &mut [CachePolicy],
+    ) -> Result<(), CacheConflict> {
+        let mut inner = self.inner.lock();
+        for (i, &pfn) in frames.iter().enumerate() {
+            attributes[i] = match inner.entry(pfn) {
+                None => requested,
+                Some(entry) => match entry.cache {
+                    None => requested,
+                    Some(existing) if existing == requested => existing,
+                    Some(existing) if rule == CacheRule::Adopt && entry.cache_mappings == 0 => existing,
+                    Some(existing) => return Err(CacheConflict { pfn, existing, requested }),
+                },
+            };
+        }
+        for (i, &pfn) in frames.iter().enumerate() {
+            if let Ok(entry) = inner.entry_mut(pfn)
+                && (entry.cache.is_none() || entry.cache_mappings > 0)
+            {
+                entry.cache = Some(attributes[i]);
+                entry.cache_mappings += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases the holds [`acquire_cache`](Self::acquire_cache) took on `frames`: a frame whose
+    /// attribute came only from mappings has none again once its last mapping is gone.
+    pub fn release_cache(&self, frames: impl Iterator<Item = Pfn>) {
+        let mut inner = self.inner.lock();
+        for pfn in frames {
+            if let Ok(entry) = inner.entry_mut(pfn)
+                && entry.cache_mappings > 0
+            {
+                entry.cache_mappings -= 1;
+                if entry.cache_mappings == 0 {
+                    entry.cache = None;
+                }
+            }
+        }
     }
 
     /// The first RAM frame among `count` frames from `first` that holds no lock, if any.

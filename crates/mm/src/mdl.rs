@@ -1,0 +1,1 @@
+//! The MDL (placeholder; being written).
