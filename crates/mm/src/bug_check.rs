@@ -89,6 +89,8 @@ impl BugCheck {
             code::DRIVER_VERIFIER_DETECTED_VIOLATION => "DRIVER_VERIFIER_DETECTED_VIOLATION",
             code::SYSTEM_PTE_MISUSE => "SYSTEM_PTE_MISUSE",
             code::INVALID_MDL_RANGE => "INVALID_MDL_RANGE",
+            bad_pool_caller::CODE => "BAD_POOL_CALLER",
+            kmode_exception_not_handled::CODE => "KMODE_EXCEPTION_NOT_HANDLED",
             _ => "BUG_CHECK",
         }
     }
@@ -115,4 +117,66 @@ impl fmt::Display for BugCheck {
         }
         Ok(())
     }
+}
+
+/// `BAD_POOL_CALLER` (0xC2): the code and the first parameters the pool and the contiguous
+/// allocator use.
+pub mod bad_pool_caller {
+    /// `BAD_POOL_CALLER`.
+    pub const CODE: u32 = 0xC2;
+    /// Freeing pool that was already freed (P2 = 0, P3 = the allocation's tag, standing in for
+    /// the pool header, P4 = address).
+    pub const DOUBLE_FREE: u64 = 0x07;
+    /// `ExFreePoolWithTag` with the wrong tag (P2 = address, P3 = allocator's tag, P4 = tag
+    /// passed).
+    pub const WRONG_TAG: u64 = 0x0A;
+    /// Freeing an address that was never in any pool (P2 = address).
+    pub const NEVER_POOL: u64 = 0x42;
+    /// `MmFreeContiguousMemory` of an address that is not contiguous memory (P2 = address).
+    pub const BAD_CONTIGUOUS_FREE: u64 = 0x60;
+    /// Freeing pool at an invalid address: inside pool, not the start of an allocation
+    /// (P2 = address).
+    pub const INVALID_ADDRESS: u64 = 0x99;
+    /// A must-succeed pool type (P2 = pool type, P3 = bytes, P4 = tag).
+    pub const MUST_SUCCEED: u64 = 0x9A;
+    /// An allocation with tag 0 (P2 = pool type, P3 = bytes, P4 = caller's address).
+    pub const ZERO_TAG: u64 = 0x9B;
+    /// An allocation with a tag without letters or digits (P2 = tag, P3 = pool type,
+    /// P4 = caller's address).
+    pub const TAG_WITHOUT_LETTERS_OR_DIGITS: u64 = 0x9D;
+}
+
+/// `DRIVER_VERIFIER_DETECTED_VIOLATION` (0xC4) first parameters of the pool rules.
+pub mod pool_verifier {
+    /// A zero-byte pool allocation (P2 = IRQL, P3 = pool type, P4 = 0).
+    pub const ZERO_BYTE_ALLOCATION: u64 = 0x00;
+    /// Paged pool allocated above `APC_LEVEL` (P2 = IRQL, P3 = pool type, P4 = bytes).
+    pub const PAGED_ALLOCATION_IRQL: u64 = 0x01;
+    /// Nonpaged pool allocated above `DISPATCH_LEVEL` (P2 = IRQL, P3 = pool type, P4 = bytes).
+    pub const NON_PAGED_ALLOCATION_IRQL: u64 = 0x02;
+    /// Paged pool freed above `APC_LEVEL` (P2 = IRQL, P3 = pool type, P4 = address).
+    pub const PAGED_FREE_IRQL: u64 = 0x11;
+    /// Nonpaged pool freed above `DISPATCH_LEVEL` (P2 = IRQL, P3 = pool type, P4 = address).
+    pub const NON_PAGED_FREE_IRQL: u64 = 0x12;
+}
+
+/// `SYSTEM_PTE_MISUSE` (0xDA) first parameters for releasing runs of system PTEs, used by
+/// `MmFreeNonCachedMemory`.
+pub mod pte_release {
+    /// Releasing a range that was never allocated (P2 = VA, P3 = pages).
+    pub const NEVER_RESERVED: u64 = 0x303;
+    /// The release starts in the middle of an allocation (P2 = VA, P3 = pages).
+    pub const MIDDLE_OF_ALLOCATION: u64 = 0x304;
+    /// The wrong number of pages is released (P2 = VA, P3 = pages given, P4 = pages
+    /// allocated).
+    pub const WRONG_COUNT: u64 = 0x305;
+}
+
+/// `KMODE_EXCEPTION_NOT_HANDLED` (0x1E): an exception nothing caught, such as the one
+/// `ExAllocatePool2` raises for `POOL_FLAG_RAISE_ON_FAILURE`.
+pub mod kmode_exception_not_handled {
+    /// `KMODE_EXCEPTION_NOT_HANDLED`.
+    pub const CODE: u32 = 0x1E;
+    /// P1 of a failed allocation: `STATUS_INSUFFICIENT_RESOURCES`.
+    pub const STATUS_INSUFFICIENT_RESOURCES: u64 = 0xC000_009A;
 }

@@ -33,3 +33,8 @@ pub mod system_mapping;
 pub mod contiguous;
 pub mod mdl;
 pub mod pool;
+pub mod reserved_mapping;
+pub mod locked_pages;
+pub mod mdl_mapping;
+pub mod pages_for_mdl;
+pub mod nt_mdl;

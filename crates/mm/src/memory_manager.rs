@@ -40,11 +40,15 @@ pub struct VerifierOptions {
     /// to `DISPATCH_LEVEL` (the DDI page's rule). On by default: the hosted machine is a
     /// verifier machine. See contract §15, discrepancy 1.
     pub unmap_io_space_at_most_apc: bool,
+    /// Any use of the obsolete `MmMapLockedPages` is 0xC4/0x81.
+    pub report_obsolete_routines: bool,
+    /// `MmMapLockedPagesSpecifyCache` with `BugCheckOnFailure = TRUE` is 0xC4/0x82.
+    pub report_bug_check_on_failure: bool,
 }
 
 impl Default for VerifierOptions {
     fn default() -> Self {
-        Self { unmap_io_space_at_most_apc: true }
+        Self { unmap_io_space_at_most_apc: true, report_obsolete_routines: true, report_bug_check_on_failure: true }
     }
 }
 
@@ -76,6 +80,9 @@ pub struct MemoryManager {
     pub(crate) page_tables: PageTables,
     pub(crate) system_va: SystemVaSpace,
     pub(crate) io_mappings: Mutex<BTreeMap<u64, IoMappingRecord>>,
+    pub(crate) reservations: crate::reserved_mapping::Reservations,
+    pub(crate) mdl_mappings: crate::mdl_mapping::MdlMappings,
+    pub(crate) pages_for_mdl: crate::pages_for_mdl::PagesForMdl,
     pub(crate) pool: crate::pool::Pool,
     pub(crate) contiguous: crate::contiguous::ContiguousAllocations,
     pub(crate) config: MmConfig,
@@ -108,6 +115,9 @@ impl MemoryManager {
             page_tables,
             system_va,
             io_mappings: Mutex::new(BTreeMap::new()),
+            reservations: Default::default(),
+            mdl_mappings: Default::default(),
+            pages_for_mdl: Default::default(),
             pool: crate::pool::Pool::default(),
             contiguous: crate::contiguous::ContiguousAllocations::default(),
             config,

@@ -97,6 +97,35 @@ impl SystemVaSpace {
         Some(self.base.add(first * PAGE_SIZE))
     }
 
+    /// `pages` pages whose address is a multiple of `multiple` bytes (any multiple of the page
+    /// size, not only powers of two): a run of `pages + multiple/4K - 1` pages always holds such
+    /// a start; the pages before and after it go back to the free set.
+    pub fn allocate_multiple_of(&self, pages: u64, multiple: u64) -> Option<VirtualAddress> {
+        let step = (multiple / PAGE_SIZE).max(1);
+        if step.is_power_of_two() {
+            // The window base is 1 GiB-aligned, so page-number alignment is address alignment
+            // for every power of two up to 1 GiB; beyond that, use the general path.
+            if multiple <= HUGE_PAGE_SIZE {
+                return self.allocate(pages, step, 0);
+            }
+        }
+        let span = pages.checked_add(step - 1)?;
+        let mut free = self.free.lock();
+        let first = free.allocate(span, &Placement::ANY).ok()?;
+        let address = self.base.0 + first * PAGE_SIZE;
+        let start = address.next_multiple_of(multiple);
+        let head = (start - address) / PAGE_SIZE;
+        let tail = span - head - pages;
+        // Both pieces were just taken from the free set, so giving them back cannot fail.
+        if head > 0 {
+            let _ = free.free(first, head);
+        }
+        if tail > 0 {
+            let _ = free.free(first + head + pages, tail);
+        }
+        Some(VirtualAddress(start))
+    }
+
     /// Returns `pages` pages from `address`; `false` (and nothing changes) if any of them is
     /// outside the window or already free.
     pub fn free(&self, address: VirtualAddress, pages: u64) -> bool {
@@ -133,6 +162,20 @@ mod tests {
         assert!(!space.free(a, 10), "double free is refused");
         assert!(space.allocate(7, 1, 0).is_some());
         assert!(space.free(b, 6));
+    }
+
+    #[test]
+    fn allocation_at_a_multiple_of_any_size() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 64 << 20).unwrap();
+        let _skew = space.allocate(1, 1, 0).unwrap();
+        for pages in [1, 3, 5, 16, 24] {
+            let va = space.allocate_multiple_of(pages, pages * PAGE_SIZE).unwrap();
+            assert_eq!(va.0 % (pages * PAGE_SIZE), 0, "{pages} pages");
+        }
+        let before = space.free_pages();
+        let va = space.allocate_multiple_of(3, 3 * PAGE_SIZE).unwrap();
+        assert_eq!(space.free_pages(), before - 3, "only the pages asked for are taken");
+        assert!(space.free(va, 3));
     }
 
     #[test]
