@@ -277,10 +277,12 @@ fn unlocked_or_already_mapped_mdls_are_verifier_violations() {
     let base = mm_allocate_mapping_address(mm, 4 * PAGE_SIZE as usize, TAG);
     let buffer = pool(mm, PAGE_SIZE);
     let unlocked = io_allocate_mdl(mm, buffer, PAGE_SIZE as u32);
-    let stop = machine.catch_bug_check(|| mm_map_locked_pages_with_reserved_mapping(mm, base, TAG, unlocked, CACHED));
+    let stop = machine
+        .catch_bug_check(|| mm_map_locked_pages_with_reserved_mapping(mm, base, TAG, unlocked, CACHED));
     assert_eq!(stop.unwrap_err().parameters[..2], [0x85, unlocked as u64]);
     mm_build_mdl_for_non_paged_pool(mm, unlocked);
-    let stop = machine.catch_bug_check(|| mm_map_locked_pages_with_reserved_mapping(mm, base, TAG, unlocked, CACHED));
+    let stop = machine
+        .catch_bug_check(|| mm_map_locked_pages_with_reserved_mapping(mm, base, TAG, unlocked, CACHED));
     assert_eq!(stop.unwrap_err().parameters[..2], [0xB2, unlocked as u64]);
     assert_eq!(mm.reservations().get(VirtualAddress::from_ptr(base)).unwrap().mapped_pages, 0);
 }
@@ -311,7 +313,10 @@ fn reserved_mappings_make_progress_with_ram_and_va_exhausted_and_allocate_nothin
         // SAFETY: the reserved mapping and the pool buffer show the same locked bytes.
         unsafe {
             mapped.cast::<u64>().add(round as usize % 512).write_volatile(round);
-            assert_eq!(buffer.cast::<u8>().add(0x10).cast::<u64>().add(round as usize % 512).read_unaligned(), round);
+            assert_eq!(
+                buffer.cast::<u8>().add(0x10).cast::<u64>().add(round as usize % 512).read_unaligned(),
+                round
+            );
         }
         mm_unmap_reserved_mapping(mm, base, TAG, mdl);
     }

@@ -100,7 +100,9 @@ impl fmt::Display for MdlMisuse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Irql(error) => write!(f, "{error}"),
-            Self::ProbeWrongFlags => f.write_str("probing an MDL that is locked, partial, mapped or for nonpaged pool"),
+            Self::ProbeWrongFlags => {
+                f.write_str("probing an MDL that is locked, partial, mapped or for nonpaged pool")
+            }
             Self::NotRam(pfn) => write!(f, "frame {pfn} is not RAM and cannot be locked"),
             Self::UnlockNotLocked => f.write_str("unlocking an MDL that was never locked"),
             Self::UnlockNonPagedPool => f.write_str("unlocking an MDL built for nonpaged pool"),
@@ -342,7 +344,8 @@ impl MemoryManager {
     /// # IRQL
     /// At most `DISPATCH_LEVEL`.
     pub fn build_mdl_for_non_paged_pool(&self, mdl: MdlPtr) -> Result<(), ProbeError> {
-        irql::check(self.current_irql(), Irql::DISPATCH).map_err(|e| ProbeError::Misuse(MdlMisuse::Irql(e)))?;
+        irql::check(self.current_irql(), Irql::DISPATCH)
+            .map_err(|e| ProbeError::Misuse(MdlMisuse::Irql(e)))?;
         let start = VirtualAddress(mdl.virtual_address());
         if self.pool_allocation(start).is_some_and(|block| block.pool_type == PoolType::Paged) {
             return Err(ProbeError::Misuse(MdlMisuse::PagedPool));
@@ -391,7 +394,9 @@ impl MemoryManager {
             return Err(PartialMdlError::TargetTooSmall { pages });
         }
         // SAFETY: the target has room for `pages` PFN entries (checked against its capacity).
-        unsafe { target.set_header(address.page_base().as_ptr(), address.page_offset() as u32, length as u32) };
+        unsafe {
+            target.set_header(address.page_base().as_ptr(), address.page_offset() as u32, length as u32)
+        };
         let first_index = (address.page_base().0 - VirtualAddress(source_start).page_base().0) / PAGE_SIZE;
         for index in 0..pages {
             target.set_pfn(index, source.pfn(first_index + index).unwrap_or_default());
@@ -406,7 +411,9 @@ impl MemoryManager {
         let mut target_flags = flags::MDL_PARTIAL | inherited | locked;
         if source_flags & (flags::MDL_MAPPED_TO_SYSTEM_VA | flags::MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
             let offset = address.0 - source_start;
-            target.set_mapped_system_va(VirtualAddress::from_ptr(source.mapped_system_va()).add(offset).as_ptr());
+            target.set_mapped_system_va(
+                VirtualAddress::from_ptr(source.mapped_system_va()).add(offset).as_ptr(),
+            );
             target_flags |= flags::MDL_MAPPED_TO_SYSTEM_VA | flags::MDL_PARENT_MAPPED_SYSTEM_VA;
         }
         target.set_process(source.process());

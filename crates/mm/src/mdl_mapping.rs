@@ -175,7 +175,9 @@ impl MemoryManager {
             return Err(MapMdlError::NotMarkedIoSpace(pfn));
         }
         let mut caches = alloc::vec![cache; frames.len()];
-        self.pfns.acquire_cache(&frames, cache, CacheRule::Adopt, &mut caches).map_err(MapMdlError::CacheConflict)?;
+        self.pfns
+            .acquire_cache(&frames, cache, CacheRule::Adopt, &mut caches)
+            .map_err(MapMdlError::CacheConflict)?;
         let rights = FrameRights { writable: !priority.no_write, executable: !priority.no_execute };
         let base = match self.map_frames(&frames, &caches, rights) {
             Ok(base) => base,
@@ -188,7 +190,8 @@ impl MemoryManager {
         self.mdl_mappings.map.lock().insert(base.0, record);
         let address = base.add(mdl.byte_offset().into());
         mdl.set_mapped_system_va(address.as_ptr());
-        let partial = if mdl_flags & flags::MDL_PARTIAL != 0 { flags::MDL_PARTIAL_HAS_BEEN_MAPPED } else { 0 };
+        let partial =
+            if mdl_flags & flags::MDL_PARTIAL != 0 { flags::MDL_PARTIAL_HAS_BEEN_MAPPED } else { 0 };
         mdl.insert_flags(flags::MDL_MAPPED_TO_SYSTEM_VA | partial);
         Ok(address)
     }

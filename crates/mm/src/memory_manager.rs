@@ -48,7 +48,11 @@ pub struct VerifierOptions {
 
 impl Default for VerifierOptions {
     fn default() -> Self {
-        Self { unmap_io_space_at_most_apc: true, report_obsolete_routines: true, report_bug_check_on_failure: true }
+        Self {
+            unmap_io_space_at_most_apc: true,
+            report_obsolete_routines: true,
+            report_bug_check_on_failure: true,
+        }
     }
 }
 

@@ -67,7 +67,13 @@ fn mdl_at(mm: &MemoryManager, mdl: *mut Mdl, location: Site) -> MdlPtr {
 }
 
 /// Raises the bug check for an MDL misuse; `irql_subcode` is the routine's 0xC4 IRQL subcode.
-fn misuse(mm: &MemoryManager, mdl: MdlPtr, misuse: MdlMisuse, irql_subcode: Option<u64>, location: Site) -> ! {
+fn misuse(
+    mm: &MemoryManager,
+    mdl: MdlPtr,
+    misuse: MdlMisuse,
+    irql_subcode: Option<u64>,
+    location: Site,
+) -> ! {
     let address = mdl.as_ptr() as u64;
     let flags = u64::from(mdl.flags());
     match misuse {
@@ -82,7 +88,9 @@ fn misuse(mm: &MemoryManager, mdl: MdlPtr, misuse: MdlMisuse, irql_subcode: Opti
         MdlMisuse::UnlockPartial => verifier(mm, 0xB4, address, flags, 0, location),
         MdlMisuse::PagedPool => verifier(mm, 0x7F, address, mdl.virtual_address(), 0, location),
         MdlMisuse::FreeMapped => verifier(mm, 0xB8, address, flags, 0, location),
-        MdlMisuse::LockCountUnderflow(pfn) => mm.bug_check(code::PFN_LIST_CORRUPT, [0x07, pfn.0, 0, 0], location),
+        MdlMisuse::LockCountUnderflow(pfn) => {
+            mm.bug_check(code::PFN_LIST_CORRUPT, [0x07, pfn.0, 0, 0], location)
+        }
         MdlMisuse::NotAnMdl => mm.bug_check(0xC2, [0x42, address, 0, 0], location),
     }
 }
@@ -119,7 +127,12 @@ pub fn io_free_mdl(mm: &MemoryManager, mdl: *mut Mdl) {
 /// `MmProbeAndLockPages(Mdl, AccessMode, Operation)`: `Err(STATUS_ACCESS_VIOLATION)` stands for
 /// the exception Windows raises.
 #[track_caller]
-pub fn mm_probe_and_lock_pages(mm: &MemoryManager, mdl: *mut Mdl, access_mode: u8, operation: u32) -> Result<(), i32> {
+pub fn mm_probe_and_lock_pages(
+    mm: &MemoryManager,
+    mdl: *mut Mdl,
+    access_mode: u8,
+    operation: u32,
+) -> Result<(), i32> {
     let location = Location::caller();
     let mdl = mdl_at(mm, mdl, location);
     let mode = if access_mode == 0 { ProcessorMode::Kernel } else { ProcessorMode::User };
@@ -194,7 +207,13 @@ pub fn mm_prepare_mdl_for_reuse(mm: &MemoryManager, mdl: *mut Mdl) {
 
 /// `MmAllocatePagesForMdl(LowAddress, HighAddress, SkipBytes, TotalBytes) -> PMDL`.
 #[track_caller]
-pub fn mm_allocate_pages_for_mdl(mm: &MemoryManager, low: i64, high: i64, skip: i64, total: usize) -> *mut Mdl {
+pub fn mm_allocate_pages_for_mdl(
+    mm: &MemoryManager,
+    low: i64,
+    high: i64,
+    skip: i64,
+    total: usize,
+) -> *mut Mdl {
     allocate_pages(mm, low, high, skip, total, None, 0, Location::caller())
 }
 
@@ -248,7 +267,9 @@ pub fn mm_free_pages_from_mdl(mm: &MemoryManager, mdl: *mut Mdl) {
     let mdl_ptr = mdl_at(mm, mdl, location);
     match mm.free_pages_from_mdl(mdl_ptr) {
         Ok(()) => {}
-        Err(FreePagesError::Irql(error)) => verifier(mm, 0x7E, error.current.0.into(), mdl as u64, 0, location),
+        Err(FreePagesError::Irql(error)) => {
+            verifier(mm, 0x7E, error.current.0.into(), mdl as u64, 0, location)
+        }
         Err(FreePagesError::NotPagesForMdl) => {
             mm.bug_check(code::MEMORY_MANAGEMENT, [0x1236, mdl as u64, 0, 0], location)
         }
@@ -263,7 +284,16 @@ pub fn mm_map_locked_pages(mm: &MemoryManager, mdl: *mut Mdl, access_mode: u8) -
     if mm.config().verifier.report_obsolete_routines {
         verifier(mm, 0x81, location.line().into(), mdl as u64, 0, location);
     }
-    map_mdl(mm, mdl, access_mode, MemoryCachingType::Cached as i32, true, NORMAL_PAGE_PRIORITY, 0x74, location)
+    map_mdl(
+        mm,
+        mdl,
+        access_mode,
+        MemoryCachingType::Cached as i32,
+        true,
+        NORMAL_PAGE_PRIORITY,
+        0x74,
+        location,
+    )
 }
 
 /// `MmMapLockedPagesSpecifyCache(Mdl, AccessMode, CacheType, RequestedAddress,
@@ -352,10 +382,14 @@ pub fn mm_unmap_locked_pages(mm: &MemoryManager, base_address: *mut c_void, mdl:
     let Err(error) = mm.unmap_locked_pages(address, mdl_ptr) else { return };
     let flags = u64::from(mdl_ptr.flags());
     match error {
-        UnmapMdlError::Irql(error) => verifier(mm, 0x79, error.current.0.into(), address.0, mdl as u64, location),
+        UnmapMdlError::Irql(error) => {
+            verifier(mm, 0x79, error.current.0.into(), address.0, mdl as u64, location)
+        }
         UnmapMdlError::NotMapped => verifier(mm, 0xB6, mdl as u64, flags, 0, location),
         UnmapMdlError::PartialBorrowsParent => verifier(mm, 0xB5, mdl as u64, flags, 0, location),
-        UnmapMdlError::WrongAddress => pte_misuse(mm, 0x06, mdl as u64, address.0, mdl_ptr.page_count(), location),
+        UnmapMdlError::WrongAddress => {
+            pte_misuse(mm, 0x06, mdl as u64, address.0, mdl_ptr.page_count(), location)
+        }
     }
 }
 
@@ -408,7 +442,9 @@ pub fn mm_free_mapping_address(mm: &MemoryManager, base_address: *mut c_void, po
     match mm.free_mapping_address(base, pool_tag) {
         Ok(()) => {}
         Err(FreeReservationError::NotReserved) => pte_misuse(mm, 0x102, base.0, tag, 0, location),
-        Err(FreeReservationError::WrongTag { owner }) => pte_misuse(mm, 0x101, base.0, tag, owner.into(), location),
+        Err(FreeReservationError::WrongTag { owner }) => {
+            pte_misuse(mm, 0x101, base.0, tag, owner.into(), location)
+        }
         Err(FreeReservationError::StillMapped { mapped_pages }) => {
             pte_misuse(mm, 0x103, base.0, tag, mapped_pages, location)
         }
@@ -437,12 +473,16 @@ pub fn mm_map_locked_pages_with_reserved_mapping(
     match mm.map_locked_pages_with_reserved_mapping(base, pool_tag, mdl_ptr, caching.policy()) {
         Ok(address) => address.as_ptr(),
         Err(ReservedMapError::NotReserved) => pte_misuse(mm, 0x105, base.0, tag, 0, location),
-        Err(ReservedMapError::WrongTag { owner }) => pte_misuse(mm, 0x104, base.0, tag, owner.into(), location),
+        Err(ReservedMapError::WrongTag { owner }) => {
+            pte_misuse(mm, 0x104, base.0, tag, owner.into(), location)
+        }
         Err(ReservedMapError::StillMapped { mapped_pages }) => {
             let last = base.0 + (mapped_pages - 1) * PAGE_SIZE;
             pte_misuse(mm, 0x107, base.0, base.0, last, location)
         }
-        Err(ReservedMapError::NotLocked) => verifier(mm, 0x85, mdl as u64, u64::from(mdl_ptr.flags()), 0, location),
+        Err(ReservedMapError::NotLocked) => {
+            verifier(mm, 0x85, mdl as u64, u64::from(mdl_ptr.flags()), 0, location)
+        }
         Err(ReservedMapError::AlreadyMapped) => {
             verifier(mm, 0xB2, mdl as u64, u64::from(mdl_ptr.flags()), 0, location)
         }
@@ -453,7 +493,12 @@ pub fn mm_map_locked_pages_with_reserved_mapping(
 
 /// `MmUnmapReservedMapping(BaseAddress, PoolTag, Mdl)`.
 #[track_caller]
-pub fn mm_unmap_reserved_mapping(mm: &MemoryManager, base_address: *mut c_void, pool_tag: u32, mdl: *mut Mdl) {
+pub fn mm_unmap_reserved_mapping(
+    mm: &MemoryManager,
+    base_address: *mut c_void,
+    pool_tag: u32,
+    mdl: *mut Mdl,
+) {
     let location = Location::caller();
     let mdl_ptr = mdl_at(mm, mdl, location);
     let base = VirtualAddress::from_ptr(base_address);
@@ -474,4 +519,3 @@ pub fn mm_unmap_reserved_mapping(mm: &MemoryManager, base_address: *mut c_void, 
         ReservedUnmapError::Irql(error) => irql_not_less_or_equal(mm, base.0, error, location),
     }
 }
-

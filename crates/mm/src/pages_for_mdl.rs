@@ -201,7 +201,8 @@ impl MemoryManager {
         if chunks {
             // One run of everything, or `skip`-sized, `skip`-aligned chunks.
             let chunk = if request.skip == 0 { wanted } else { request.skip / PAGE_SIZE };
-            let placement = Placement::aligned(if request.skip == 0 { 1 } else { chunk }, 0).within(low, window_high(1));
+            let placement =
+                Placement::aligned(if request.skip == 0 { 1 } else { chunk }, 0).within(low, window_high(1));
             while got < wanted {
                 match self.pfns.allocate(chunk, &placement, PageUse::Allocated) {
                     Ok(first) => runs.push((first, chunk)),

@@ -402,7 +402,9 @@ impl MemoryManager {
             return Err(ReservedUnmapError::NotAllUnmapped { requested_pages });
         }
         let memory = self.platform.physical_memory();
-        if (0..requested_pages).any(|index| self.page_tables.translate(memory, base.add(index * PAGE_SIZE)).is_none()) {
+        if (0..requested_pages)
+            .any(|index| self.page_tables.translate(memory, base.add(index * PAGE_SIZE)).is_none())
+        {
             return Err(ReservedUnmapError::PartNotMapped { requested_pages });
         }
         self.release_reserved_pages(base, mdl, requested_pages, TlbFlush::empty());

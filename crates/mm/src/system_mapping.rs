@@ -50,10 +50,15 @@ impl MemoryManager {
         let memory = self.platform.physical_memory();
         let mut flush = TlbFlush::empty();
         for (i, (&pfn, &cache)) in frames.iter().zip(caches).enumerate() {
-            let attributes =
-                LeafAttributes { writable: rights.writable, executable: rights.executable, cache, global: true };
+            let attributes = LeafAttributes {
+                writable: rights.writable,
+                executable: rights.executable,
+                cache,
+                global: true,
+            };
             let va = base.add(i as u64 * PAGE_SIZE);
-            match self.page_tables.map(memory, &self.pfns, va, pfn.address(), PageSize::Size4KiB, attributes) {
+            match self.page_tables.map(memory, &self.pfns, va, pfn.address(), PageSize::Size4KiB, attributes)
+            {
                 Ok(leaf) => flush = flush.merge(leaf),
                 Err(_) => {
                     // The VA run is ours alone, so only a missing table frame can fail.
