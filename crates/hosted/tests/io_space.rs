@@ -443,3 +443,33 @@ fn a_64_gib_device_range_maps_with_64_leaves_and_unmaps() {
     assert!(!mm.is_address_valid(address));
     assert_eq!(mm.system_va().free_pages(), mm.system_va().total_pages());
 }
+
+#[test]
+fn claim_71_map_io_space_never_creates_a_second_memory_type_for_a_page() {
+    let machine = machine();
+    let mm = machine.mm();
+    let uncached = nt::mm_map_io_space(mm, EDU_BAR0.0 as i64, 0x2000, NON_CACHED);
+    let overlapping_wc = nt::mm_map_io_space(mm, EDU_BAR0.0 as i64 + 0x1000, 0x2000, 2);
+    assert!(overlapping_wc.is_null(), "a write-combined alias of uncached registers is refused");
+    let log = mm.verifier_log().entries();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].to_string().contains("is UC but WC was requested"), "{}", log[0]);
+    let same = nt::mm_map_io_space(mm, EDU_BAR0.0 as i64 + 0x1000, 0x2000, NON_CACHED);
+    assert!(!same.is_null(), "the same memory type may alias");
+    nt::mm_unmap_io_space(mm, same, 0x2000);
+    nt::mm_unmap_io_space(mm, uncached, 0x2000);
+    let now_wc = nt::mm_map_io_space(mm, EDU_BAR0.0 as i64 + 0x1000, 0x2000, 2);
+    assert!(!now_wc.is_null(), "once the uncached mappings are gone, another type is fine");
+    nt::mm_unmap_io_space(mm, now_wc, 0x2000);
+
+    // Locked RAM with no attribute takes the first mapping's type while it lives.
+    let pfn = locked_ram_page(&machine);
+    let cached = nt::mm_map_io_space(mm, pfn.address().0 as i64, 0x1000, CACHED);
+    assert!(nt::mm_map_io_space(mm, pfn.address().0 as i64, 0x1000, NON_CACHED).is_null());
+    assert_eq!(mm.pfn_database().entry(pfn).unwrap().cache, Some(CachePolicy::WriteBack));
+    nt::mm_unmap_io_space(mm, cached, 0x1000);
+    assert_eq!(mm.pfn_database().entry(pfn).unwrap().cache, None, "the hold ends with the mapping");
+    let uncached_ram = nt::mm_map_io_space(mm, pfn.address().0 as i64, 0x1000, NON_CACHED);
+    assert!(!uncached_ram.is_null());
+    nt::mm_unmap_io_space(mm, uncached_ram, 0x1000);
+}

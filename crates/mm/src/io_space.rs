@@ -16,6 +16,7 @@ use crate::irql::{self, Irql, IrqlTooHigh};
 use crate::memory_manager::MemoryManager;
 use crate::memory_map::PHYSICAL_ADDRESS_LIMIT;
 use crate::page_table::{LeafAttributes, PageSize, TlbFlush};
+use crate::pfn_database::{CacheConflict, CacheRule};
 use crate::protection::PageProtection;
 
 /// Leaves written for one mapping, by size.
@@ -92,6 +93,9 @@ pub enum MapIoSpaceError {
     VaExhausted,
     /// No RAM frame for a new page table (`MmMapIoSpace` returns NULL).
     OutOfPageTableFrames,
+    /// The range already has a live mapping with another memory type (`MmMapIoSpace` returns
+    /// NULL and the verifier logs it: two memory types for one page are undefined).
+    CacheConflict(CacheConflict),
 }
 
 impl fmt::Display for MapIoSpaceError {
@@ -103,6 +107,7 @@ impl fmt::Display for MapIoSpaceError {
             Self::RamNotLocked { pfn } => write!(f, "RAM frame {pfn} in the range is not locked"),
             Self::VaExhausted => f.write_str("system VA space is exhausted"),
             Self::OutOfPageTableFrames => f.write_str("no RAM for a page table"),
+            Self::CacheConflict(conflict) => conflict.fmt(f),
         }
     }
 }
@@ -271,13 +276,26 @@ impl MemoryManager {
         if let Some(pfn) = self.pfns.first_unlocked_ram(first, pages) {
             return Err(MapIoSpaceError::RamNotLocked { pfn });
         }
+        let ram = self.ram_frames(first, pages);
+        self.check_device_cache(first, pages, protection.cache).map_err(MapIoSpaceError::CacheConflict)?;
+        let mut caches = alloc::vec![protection.cache; ram.len()];
+        self.pfns
+            .acquire_cache(&ram, protection.cache, CacheRule::Strict, &mut caches)
+            .map_err(MapIoSpaceError::CacheConflict)?;
 
         let largest = leaf_alignment(first, pages, self.platform.supports_huge_pages());
         let alignment_pages = largest / PAGE_SIZE;
         let base = self
             .system_va
             .allocate(pages, alignment_pages, first.0 % alignment_pages)
-            .ok_or(MapIoSpaceError::VaExhausted)?;
+            .ok_or(MapIoSpaceError::VaExhausted);
+        let base = match base {
+            Ok(base) => base,
+            Err(error) => {
+                self.pfns.release_cache(ram.into_iter());
+                return Err(error);
+            }
+        };
         let attributes = LeafAttributes {
             writable: protection.writable,
             executable: protection.executable,
@@ -288,6 +306,7 @@ impl MemoryManager {
             Ok(leaves) => leaves,
             Err(error) => {
                 self.system_va.free(base, pages);
+                self.pfns.release_cache(ram.into_iter());
                 return Err(error);
             }
         };
@@ -352,6 +371,33 @@ impl MemoryManager {
         flush
     }
 
+    /// The RAM frames among `pages` frames from `first` (none for a device range, whatever its
+    /// size: only RAM ranges the request overlaps are walked).
+    fn ram_frames(&self, first: Pfn, pages: u64) -> alloc::vec::Vec<Pfn> {
+        if !self.pfns.any_ram(first, pages) {
+            return alloc::vec::Vec::new();
+        }
+        (first.0..first.0 + pages).map(Pfn).filter(|&pfn| self.pfns.is_ram(pfn)).collect()
+    }
+
+    /// Refuses a device range that a live mapping already maps with another memory type.
+    fn check_device_cache(&self, first: Pfn, pages: u64, cache: CachePolicy) -> Result<(), CacheConflict> {
+        let end = first.0 + pages;
+        let mappings = self.io_mappings.lock();
+        for record in mappings.values() {
+            let start = record.physical.pfn().0;
+            let overlap_start = start.max(first.0);
+            if overlap_start < end.min(start + record.pages) && record.protection.cache != cache {
+                return Err(CacheConflict {
+                    pfn: Pfn(overlap_start),
+                    existing: record.protection.cache,
+                    requested: cache,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// `MmUnmapIoSpace`: releases the mapping returned at `address` for `bytes` bytes. The
     /// address must be exactly the one returned, and the size must span the same pages.
     ///
@@ -388,6 +434,7 @@ impl MemoryManager {
         let base = record.address.page_base();
         self.flush(self.clear_leaves(base, record.pages * PAGE_SIZE));
         self.system_va.free(base, record.pages);
+        self.pfns.release_cache(self.ram_frames(record.physical.pfn(), record.pages).into_iter());
         Ok(())
     }
 }

@@ -38,3 +38,4 @@ pub mod range_allocator;
 pub mod reserved_mapping;
 pub mod system_mapping;
 pub mod system_va;
+pub mod verifier;

@@ -87,6 +87,7 @@ pub struct MemoryManager {
     pub(crate) reservations: crate::reserved_mapping::Reservations,
     pub(crate) mdl_mappings: crate::mdl_mapping::MdlMappings,
     pub(crate) pages_for_mdl: crate::pages_for_mdl::PagesForMdl,
+    pub(crate) verifier_log: crate::verifier::VerifierLog,
     pub(crate) pool: crate::pool::Pool,
     pub(crate) contiguous: crate::contiguous::ContiguousAllocations,
     pub(crate) config: MmConfig,
@@ -122,6 +123,7 @@ impl MemoryManager {
             reservations: Default::default(),
             mdl_mappings: Default::default(),
             pages_for_mdl: Default::default(),
+            verifier_log: Default::default(),
             pool: crate::pool::Pool::default(),
             contiguous: crate::contiguous::ContiguousAllocations::default(),
             config,
@@ -197,6 +199,11 @@ impl MemoryManager {
     /// Stops the machine with `code` and its parameters, naming the call site.
     pub fn bug_check(&self, code: u32, parameters: [u64; 4], location: &'static Location<'static>) -> ! {
         self.platform.bug_check(BugCheck::new(code, parameters, location))
+    }
+
+    /// What the verifier refused without stopping the machine.
+    pub fn verifier_log(&self) -> &crate::verifier::VerifierLog {
+        &self.verifier_log
     }
 
     /// Live I/O-space mappings, by address.
