@@ -5,8 +5,13 @@ use std::fmt;
 
 use iospace_hosted::Machine;
 use iospace_mm::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE};
+use iospace_mm::address::{PhysicalAddress, VirtualAddress};
+use iospace_mm::caching::CachePolicy;
+use iospace_mm::contiguous::ContiguousAllocation;
 use iospace_mm::io_space::IoMappingRecord;
+use iospace_mm::memory_manager::MemoryManager;
 use iospace_mm::memory_map::Region;
+use iospace_mm::reserved_mapping::Reservation;
 
 /// One check and its outcome.
 #[derive(Debug)]
@@ -26,13 +31,73 @@ impl Check {
 /// One live mapping, as the report shows it.
 #[derive(Debug)]
 pub struct MappingLine {
-    record: IoMappingRecord,
+    kind: &'static str,
+    address: VirtualAddress,
+    physical: Option<PhysicalAddress>,
+    bytes: u64,
+    cache: Option<CachePolicy>,
+    rights: String,
+    pages: String,
 }
 
 impl From<&IoMappingRecord> for MappingLine {
     fn from(record: &IoMappingRecord) -> Self {
-        Self { record: *record }
+        let leaves = record.leaves;
+        let mut pages = Vec::new();
+        for (count, bytes) in
+            [(leaves.huge, HUGE_PAGE_SIZE), (leaves.large, LARGE_PAGE_SIZE), (leaves.small, PAGE_SIZE)]
+        {
+            if count > 0 {
+                pages.push(format!("{count} x {}", size(bytes)));
+            }
+        }
+        let protection = record.protection;
+        Self {
+            kind: "io space",
+            address: record.address,
+            physical: Some(record.physical),
+            bytes: record.bytes,
+            cache: Some(protection.cache),
+            rights: rights(protection.writable, protection.executable),
+            pages: pages.join(" + "),
+        }
     }
+}
+
+impl MappingLine {
+    /// A reservation and whatever is mapped in it now.
+    pub fn reserved(mm: &MemoryManager, reservation: &Reservation) -> Self {
+        let leaf = mm.translate(reservation.base);
+        Self {
+            kind: "reserved",
+            address: reservation.base,
+            physical: leaf.map(|leaf| leaf.physical),
+            bytes: reservation.pages * PAGE_SIZE,
+            cache: leaf.map(|leaf| leaf.attributes.cache),
+            rights: leaf
+                .map_or("---".into(), |leaf| rights(leaf.attributes.writable, leaf.attributes.executable)),
+            pages: format!("{} of {} x 4 KiB mapped", reservation.mapped_pages, reservation.pages),
+        }
+    }
+
+    /// A contiguous or non-cached allocation.
+    pub fn contiguous(mm: &MemoryManager, allocation: &ContiguousAllocation) -> Self {
+        let leaf = mm.translate(allocation.address);
+        Self {
+            kind: "contiguous",
+            address: allocation.address,
+            physical: allocation.physical,
+            bytes: allocation.bytes,
+            cache: Some(allocation.cache),
+            rights: leaf
+                .map_or("---".into(), |leaf| rights(leaf.attributes.writable, leaf.attributes.executable)),
+            pages: format!("{} x 4 KiB", allocation.pages),
+        }
+    }
+}
+
+fn rights(writable: bool, executable: bool) -> String {
+    format!("r{}{}", if writable { "w" } else { "-" }, if executable { "x" } else { "-" })
 }
 
 /// Everything `run` observed.
@@ -114,29 +179,22 @@ impl fmt::Display for Report {
             writeln!(f, "  {name:<8} BAR0 {at:#010x}  {}", size(*bytes))?;
         }
         writeln!(f, "\nMappings")?;
-        writeln!(f, "  {:<20} {:<16} {:>9}  {:<5} {:<3} pages", "VA", "PA", "size", "cache", "rwx")?;
+        writeln!(
+            f,
+            "  {:<10} {:<16} {:<14} {:>9}  {:<5} {:<3}  pages",
+            "kind", "VA", "PA", "size", "cache", "rwx"
+        )?;
         for line in &self.mappings {
-            let record = &line.record;
-            let leaves = record.leaves;
-            let mut pages = Vec::new();
-            for (count, bytes) in
-                [(leaves.huge, HUGE_PAGE_SIZE), (leaves.large, LARGE_PAGE_SIZE), (leaves.small, PAGE_SIZE)]
-            {
-                if count > 0 {
-                    pages.push(format!("{count} x {}", size(bytes)));
-                }
-            }
-            let protection = record.protection;
             writeln!(
                 f,
-                "  {:<20} {:<16} {:>9}  {:<5} r{}{} {}",
-                record.address.to_string(),
-                record.physical.to_string(),
-                size(record.bytes),
-                protection.cache.name(),
-                if protection.writable { "w" } else { "-" },
-                if protection.executable { "x" } else { "-" },
-                pages.join(" + "),
+                "  {:<10} {:<16} {:<14} {:>9}  {:<5} {:<3}  {}",
+                line.kind,
+                line.address.to_string(),
+                line.physical.map_or("-".into(), |physical| physical.to_string()),
+                size(line.bytes),
+                line.cache.map_or("-", CachePolicy::name),
+                line.rights,
+                line.pages,
             )?;
         }
         writeln!(f, "\nChecks")?;

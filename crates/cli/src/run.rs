@@ -8,12 +8,28 @@ use std::path::Path;
 use iospace_devices::edu::{EDU_IDENTIFICATION, STATUS_COMPUTING, regs};
 use iospace_devices::mmio::AccessWidth;
 use iospace_hosted::{Machine, MachineDescription};
+use iospace_mm::address::PAGE_SIZE;
 use iospace_mm::address::{LARGE_PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::MemoryCachingType;
-use iospace_mm::nt;
+use iospace_mm::mdl::Mdl;
+use iospace_mm::pool::POOL_FLAG_NON_PAGED;
 use iospace_mm::protection::{PAGE_READWRITE, PAGE_WRITECOMBINE};
+use iospace_mm::{nt, nt_mdl};
 
 use crate::report::{Check, MappingLine, Report};
+
+/// The pool tag of everything `run` allocates ('Iosp').
+const TAG: u32 = u32::from_le_bytes(*b"Iosp");
+/// Pages of the reserved mapping, and of the buffer mapped into it.
+const RESERVED_PAGES: usize = 4;
+const BUFFER_PAGES: usize = 3;
+/// Round trips through the reservation.
+const RESERVED_ROUNDS: u64 = 100;
+/// The edu device's DMA engine reaches 28 bits of physical address.
+const EDU_DMA_LIMIT: i64 = (1 << 28) - 1;
+/// The DMA buffer: 16 KiB that never straddles a 64 KiB boundary.
+const DMA_BYTES: usize = 0x4000;
+const DMA_BOUNDARY: i64 = 0x1_0000;
 
 /// Where the 64-bit PCI window of the q35 layout starts: a 2 MiB-aligned device range there
 /// shows a large-page mapping.
@@ -81,18 +97,25 @@ pub fn run(machine: Option<&Path>) -> Result<Report, RunError> {
         !window.is_null(),
         format!("{window:p}"),
     ));
-    report.mappings = mm.io_mappings().iter().map(MappingLine::from).collect();
 
     exercise_edu(&machine, VirtualAddress::from_ptr(registers), edu_bar0, &mut report);
+    let reserved = reserved_mapping(&machine, &mut report);
+    let dma = dma_buffer(&machine, &mut report);
+    report.mappings = peak_mappings(&machine);
+    release_reserved_mapping(&machine, reserved, &mut report);
+    release_dma_buffer(&machine, dma, &mut report);
 
     // Stop-device: give every mapping back.
     nt::mm_unmap_io_space(mm, registers, edu_bytes as usize);
     if !window.is_null() {
         nt::mm_unmap_io_space(mm, window, LARGE_PAGE_SIZE as usize);
     }
-    let outstanding = mm.io_mappings().len();
+    let outstanding = mm.io_mappings().len()
+        + mm.mdl_mappings().list().len()
+        + mm.reservations().list().len()
+        + mm.contiguous_allocations().len();
     report.checks.push(Check::new(
-        "MmUnmapIoSpace of every mapping",
+        "every mapping, reservation and allocation released",
         outstanding == 0,
         format!("{outstanding} outstanding"),
     ));
@@ -140,4 +163,125 @@ fn show(value: Result<u64, iospace_hosted::RegisterAccessError>) -> String {
         Ok(value) => format!("{value:#010x} ({value})"),
         Err(error) => error.to_string(),
     }
+}
+
+/// What the reserved-mapping demonstration keeps until release.
+struct Reserved {
+    reservation: *mut c_void,
+    buffer: *mut c_void,
+    mdl: *mut Mdl,
+}
+
+/// A storage driver's pattern: reserve VA once, then map a locked buffer into it over and over.
+fn reserved_mapping(machine: &Machine, report: &mut Report) -> Option<Reserved> {
+    let mm = machine.mm();
+    let reservation = nt_mdl::mm_allocate_mapping_address(mm, RESERVED_PAGES * PAGE_SIZE as usize, TAG);
+    let buffer = nt::ex_allocate_pool2(mm, POOL_FLAG_NON_PAGED, BUFFER_PAGES * PAGE_SIZE as usize, TAG);
+    let mdl = if buffer.is_null() {
+        std::ptr::null_mut()
+    } else {
+        nt_mdl::io_allocate_mdl(mm, buffer, (BUFFER_PAGES * PAGE_SIZE as usize) as u32)
+    };
+    let ready =
+        !reservation.is_null() && !mdl.is_null() && nt_mdl::mm_probe_and_lock_pages(mm, mdl, 0, 1).is_ok();
+    report.checks.push(Check::new(
+        "MmAllocateMappingAddress + IoAllocateMdl + MmProbeAndLockPages",
+        ready,
+        format!("{RESERVED_PAGES} pages reserved at {reservation:p}"),
+    ));
+    if !ready {
+        return None;
+    }
+    let mut agreed = 0;
+    let cached = MemoryCachingType::Cached as i32;
+    for round in 0..RESERVED_ROUNDS {
+        let mapped = nt_mdl::mm_map_locked_pages_with_reserved_mapping(mm, reservation, TAG, mdl, cached);
+        if mapped.is_null() {
+            break;
+        }
+        let slot = (round as usize * 8) % (BUFFER_PAGES * PAGE_SIZE as usize);
+        // SAFETY: `mapped` and `buffer` both map the locked pool buffer (BUFFER_PAGES pages), and
+        // `slot` + 8 stays inside it.
+        let seen = unsafe {
+            mapped.cast::<u8>().add(slot).cast::<u64>().write_unaligned(round ^ 0xA5A5);
+            buffer.cast::<u8>().add(slot).cast::<u64>().read_unaligned()
+        };
+        agreed += u64::from(seen == round ^ 0xA5A5);
+        if round + 1 < RESERVED_ROUNDS {
+            nt_mdl::mm_unmap_reserved_mapping(mm, reservation, TAG, mdl);
+        }
+    }
+    report.checks.push(Check::new(
+        "MmMapLockedPagesWithReservedMapping round trips",
+        agreed == RESERVED_ROUNDS,
+        format!("{agreed} of {RESERVED_ROUNDS} writes seen through the pool buffer"),
+    ));
+    Some(Reserved { reservation, buffer, mdl })
+}
+
+fn release_reserved_mapping(machine: &Machine, reserved: Option<Reserved>, report: &mut Report) {
+    let Some(Reserved { reservation, buffer, mdl }) = reserved else { return };
+    let mm = machine.mm();
+    nt_mdl::mm_unmap_reserved_mapping(mm, reservation, TAG, mdl);
+    let valid = nt::mm_is_address_valid(mm, reservation);
+    nt_mdl::mm_free_mapping_address(mm, reservation, TAG);
+    nt_mdl::mm_unlock_pages(mm, mdl);
+    nt_mdl::io_free_mdl(mm, mdl);
+    nt::ex_free_pool_with_tag(mm, buffer, TAG);
+    report.checks.push(Check::new(
+        "MmUnmapReservedMapping + MmFreeMappingAddress",
+        !valid,
+        format!("valid after unmap: {valid}"),
+    ));
+}
+
+/// A DMA buffer as a driver for edu would allocate it: contiguous, below the device's 28-bit
+/// limit, not crossing 64 KiB.
+fn dma_buffer(machine: &Machine, report: &mut Report) -> *mut c_void {
+    let mm = machine.mm();
+    let buffer = nt::mm_allocate_contiguous_memory_specify_cache(
+        mm,
+        DMA_BYTES,
+        0,
+        EDU_DMA_LIMIT,
+        DMA_BOUNDARY,
+        MemoryCachingType::Cached as i32,
+    );
+    let first = nt::mm_get_physical_address(mm, buffer) as u64;
+    let contiguous = !buffer.is_null()
+        && (0..DMA_BYTES as u64 / PAGE_SIZE).all(|page| {
+            let address = VirtualAddress::from_ptr(buffer).add(page * PAGE_SIZE).as_ptr::<c_void>();
+            nt::mm_get_physical_address(mm, address) as u64 == first + page * PAGE_SIZE
+        });
+    let last = first + DMA_BYTES as u64 - 1;
+    let placed = last <= EDU_DMA_LIMIT as u64 && first / DMA_BOUNDARY as u64 == last / DMA_BOUNDARY as u64;
+    report.checks.push(Check::new(
+        "MmAllocateContiguousMemorySpecifyCache (DMA buffer)",
+        contiguous && placed,
+        format!("PA {first:#x}..={last:#x}, physically contiguous: {contiguous}"),
+    ));
+    buffer
+}
+
+fn release_dma_buffer(machine: &Machine, buffer: *mut c_void, report: &mut Report) {
+    if buffer.is_null() {
+        return;
+    }
+    let mm = machine.mm();
+    nt::mm_free_contiguous_memory(mm, buffer);
+    let left = mm.contiguous_allocations().len();
+    report.checks.push(Check::new("MmFreeContiguousMemory", left == 0, format!("{left} allocations left")));
+}
+
+/// Every live system mapping, for the report.
+fn peak_mappings(machine: &Machine) -> Vec<MappingLine> {
+    let mm = machine.mm();
+    let mut lines: Vec<MappingLine> = mm.io_mappings().iter().map(MappingLine::from).collect();
+    for reservation in mm.reservations().list() {
+        lines.push(MappingLine::reserved(mm, &reservation));
+    }
+    for allocation in mm.contiguous_allocations() {
+        lines.push(MappingLine::contiguous(mm, &allocation));
+    }
+    lines
 }

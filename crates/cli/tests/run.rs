@@ -16,6 +16,11 @@ fn run_is_the_default_and_passes_on_the_default_machine() {
         assert!(stdout.contains("0x010000ed"), "{stdout}");
         assert!(stdout.contains("ok   edu factorial(10)"), "{stdout}");
         assert!(stdout.contains("1 x 2 MiB"), "the window mapping uses a large page: {stdout}");
+        assert!(stdout.contains("ok   MmMapLockedPagesWithReservedMapping round trips"), "{stdout}");
+        assert!(stdout.contains("100 of 100 writes seen"), "{stdout}");
+        assert!(stdout.contains("ok   MmAllocateContiguousMemorySpecifyCache (DMA buffer)"), "{stdout}");
+        assert!(stdout.contains("reserved "), "the reservation is listed: {stdout}");
+        assert!(stdout.contains("contiguous "), "the DMA buffer is listed: {stdout}");
         assert!(stdout.contains("verdict: PASS"), "{stdout}");
     }
 }
