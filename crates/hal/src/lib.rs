@@ -1,0 +1,2 @@
+//! The iospace HAL (being written).
+#![no_std]

@@ -1,0 +1,2 @@
+//! iospace Plug and Play (being written).
+#![no_std]
