@@ -366,7 +366,7 @@ fn is_address_valid_follows_the_mapping_and_checks_irql() {
 }
 
 #[test]
-fn unmap_io_space_above_apc_is_0xc4_0x7b_under_the_verifier() {
+fn claim_77_unmap_io_space_above_apc_is_0xc4_0x7b_under_the_verifier() {
     let machine = machine();
     let mm = machine.mm();
     let mapping = nt::mm_map_io_space(mm, EDU_BAR0.0 as i64, 0x100, NON_CACHED);
