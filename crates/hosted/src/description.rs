@@ -6,6 +6,9 @@
 //! system_va_mib = 131072 # size of the system VA window (128 GiB)
 //! huge_pages = true      # whether the CPU maps 1 GiB pages
 //!
+//! [verifier]             # optional: Driver Verifier's rules, all on by default
+//! report_obsolete_routines = false
+//!
 //! [[device]]
 //! kind = "edu"
 //! bar0 = 0xfea00000      # optional: where BAR0 sits (this is the default)
@@ -66,6 +69,42 @@ pub struct MachineDescription {
     /// Devices on the machine.
     #[serde(default, rename = "device")]
     pub devices: Vec<DeviceDescription>,
+    /// Driver Verifier's optional rules.
+    #[serde(default)]
+    pub verifier: VerifierDescription,
+}
+
+/// Driver Verifier's optional rules; all on unless turned off.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifierDescription {
+    /// `MmUnmapIoSpace` above `APC_LEVEL` is 0xC4/0x7B.
+    pub unmap_io_space_at_most_apc: bool,
+    /// `MmMapLockedPages` is 0xC4/0x81.
+    pub report_obsolete_routines: bool,
+    /// `BugCheckOnFailure = TRUE` is 0xC4/0x82.
+    pub report_bug_check_on_failure: bool,
+}
+
+impl Default for VerifierDescription {
+    fn default() -> Self {
+        let options = iospace_mm::memory_manager::VerifierOptions::default();
+        Self {
+            unmap_io_space_at_most_apc: options.unmap_io_space_at_most_apc,
+            report_obsolete_routines: options.report_obsolete_routines,
+            report_bug_check_on_failure: options.report_bug_check_on_failure,
+        }
+    }
+}
+
+impl From<VerifierDescription> for iospace_mm::memory_manager::VerifierOptions {
+    fn from(description: VerifierDescription) -> Self {
+        Self {
+            unmap_io_space_at_most_apc: description.unmap_io_space_at_most_apc,
+            report_obsolete_routines: description.report_obsolete_routines,
+            report_bug_check_on_failure: description.report_bug_check_on_failure,
+        }
+    }
 }
 
 /// One device.
@@ -108,6 +147,7 @@ impl Default for MachineDescription {
             system_va_mib: default_system_va_mib(),
             huge_pages: true,
             devices: vec![DeviceDescription { kind: DeviceKind::Edu, bar0: Some(0xFEA0_0000) }],
+            verifier: VerifierDescription::default(),
         }
     }
 }

@@ -75,7 +75,7 @@ impl Machine {
             system_va_base: window.base(),
             system_va_bytes: window.bytes(),
             page_table_root: None,
-            verifier: VerifierOptions::default(),
+            verifier: VerifierOptions::from(description.verifier),
         };
         let platform = Arc::new(HostedPlatform::new(ram, window, description.huge_pages));
         let mm = MemoryManager::new(platform.clone(), map, config).map_err(BootError::MemoryManager)?;
