@@ -528,3 +528,40 @@ impl MemoryManager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_become_frames_with_an_inclusive_last_byte() {
+        let placement = contiguous_placement(2, PhysicalAddress(0x1001), PhysicalAddress(0x4FFF), 0).unwrap();
+        assert_eq!((placement.lowest, placement.highest, placement.boundary), (2, 4, 0));
+        let placement =
+            contiguous_placement(1, PhysicalAddress(0), PhysicalAddress(u64::MAX), 0x10000).unwrap();
+        assert_eq!((placement.lowest, placement.highest, placement.boundary), (0, u64::MAX >> 12, 16));
+        let placement = contiguous_placement(1, PhysicalAddress(0), PhysicalAddress(0x1FFE), 0).unwrap();
+        assert_eq!(placement.highest, 0, "frame 1 ends past 0x1FFE");
+    }
+
+    #[test]
+    fn impossible_requests_are_refused_before_any_search() {
+        let impossible = Err(ContiguousError::ImpossibleConstraints);
+        assert_eq!(contiguous_placement(1, PhysicalAddress(0), PhysicalAddress(0xFFE), 0), impossible);
+        assert_eq!(contiguous_placement(3, PhysicalAddress(0), PhysicalAddress(0x2FFE), 0), impossible);
+        assert_eq!(contiguous_placement(1, PhysicalAddress(0x3000), PhysicalAddress(0x2000), 0), impossible);
+        assert_eq!(contiguous_placement(1, PhysicalAddress(0), PhysicalAddress(u64::MAX), 0x800), impossible);
+        assert_eq!(
+            contiguous_placement(2, PhysicalAddress(0), PhysicalAddress(u64::MAX), 0x1000),
+            impossible
+        );
+        assert_eq!(
+            contiguous_placement(1, PhysicalAddress(0), PhysicalAddress(u64::MAX), 0x3000),
+            Err(ContiguousError::BoundaryNotPowerOfTwo(0x3000))
+        );
+        assert_eq!(
+            contiguous_placement(1, PhysicalAddress(u64::MAX), PhysicalAddress(u64::MAX), 0),
+            impossible
+        );
+    }
+}

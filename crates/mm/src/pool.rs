@@ -936,3 +936,66 @@ impl MemoryManager {
         unsafe { pointer.cast::<u8>().add(offset as usize).write_bytes(0, length as usize) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_power_of_two_classes() {
+        assert_eq!(class_bytes(class_of(1, false)), 16);
+        assert_eq!(class_bytes(class_of(16, false)), 16);
+        assert_eq!(class_bytes(class_of(17, false)), 32);
+        assert_eq!(class_bytes(class_of(1, true)), 64);
+        assert_eq!(class_bytes(class_of(65, true)), 128);
+        assert_eq!(class_bytes(class_of(LARGEST_SMALL_ALLOCATION, false)), 2048);
+        assert_eq!(class_of(LARGEST_SMALL_ALLOCATION, false), CLASS_COUNT - 1);
+    }
+
+    #[test]
+    fn a_page_hands_out_each_block_once_lowest_first() {
+        for class in 0..CLASS_COUNT {
+            let mut page = PoolPage::new(PoolType::NonPaged, class, Pfn(1));
+            assert!(page.is_empty());
+            for block in 0..blocks_per_page(class) {
+                assert_eq!(page.take_block(), Some(block));
+            }
+            assert!(page.is_full());
+            assert_eq!(page.take_block(), None);
+            page.release_block(1);
+            assert!(!page.is_used(1) && page.is_used(0));
+            assert_eq!(page.take_block(), Some(1));
+            for block in 0..blocks_per_page(class) {
+                page.release_block(block);
+            }
+            assert!(page.is_empty());
+        }
+    }
+
+    #[test]
+    fn pool_types_and_flags_decode() {
+        assert_eq!(PoolType::from_nt(0), Ok((PoolType::NonPaged, false)));
+        assert_eq!(PoolType::from_nt(516), Ok((PoolType::NonPaged, true)));
+        assert_eq!(PoolType::from_nt(5), Ok((PoolType::Paged, true)));
+        assert_eq!(PoolType::from_nt(2), Err(InvalidPoolType::MustSucceed(2)));
+        assert_eq!(PoolType::from_nt(32), Err(InvalidPoolType::Unsupported(32)));
+        let flags = PoolFlags::decode(POOL_FLAG_NON_PAGED | POOL_FLAG_UNINITIALIZED).unwrap();
+        assert_eq!((flags.pool_type, flags.nt_pool_type, flags.zeroed), (PoolType::NonPaged, 512, false));
+        assert_eq!(
+            PoolFlags::decode(POOL_FLAG_PAGED | POOL_FLAG_SESSION),
+            Err(InvalidPoolFlags::UnsupportedRequiredFlags(POOL_FLAG_SESSION))
+        );
+        assert_eq!(PoolFlags::decode(0), Err(InvalidPoolFlags::PoolTypeNotExactlyOne(0)));
+        assert!(PoolFlags::decode(POOL_FLAG_PAGED | POOL_FLAG_SPECIAL_POOL).is_ok());
+    }
+
+    #[test]
+    fn tags_need_a_letter_or_digit() {
+        assert_eq!(tag_error(0), Some(PoolError::ZeroTag));
+        assert_eq!(tag_error(u32::from_le_bytes(*b"Mdl ")), None);
+        assert_eq!(tag_error(u32::from_le_bytes(*b"   9")), None);
+        assert_eq!(tag_error(0x8000_0000 | u32::from_le_bytes(*b"Ab\0\0")), None);
+        assert_eq!(tag_error(0x2020_2020), Some(PoolError::TagWithoutLettersOrDigits(0x2020_2020)));
+        assert_eq!(tag_error(0x8000_0000), Some(PoolError::TagWithoutLettersOrDigits(0x8000_0000)));
+    }
+}
