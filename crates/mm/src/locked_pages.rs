@@ -11,6 +11,8 @@
 //! access violation, which is what Windows does for a kernel address probed on behalf of user
 //! mode.
 
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::fmt;
 use core::panic::Location;
 
@@ -94,6 +96,10 @@ pub enum MdlMisuse {
     FreeMapped,
     /// `IoFreeMdl` of an address that is no MDL from `IoAllocateMdl` (0xC2/0x42 via pool).
     NotAnMdl,
+    /// `MmUnlockPages` of an MDL whose system mapping `MmUnmapLockedPages` cannot release (a
+    /// reserved mapping, or a `MappedSystemVa` that is no mapping of this MDL): the frames would
+    /// stay mapped once unlocked (0xDA/0x06, as the `MmUnmapLockedPages` it implies).
+    MappedElsewhere(VirtualAddress),
 }
 
 impl fmt::Display for MdlMisuse {
@@ -111,6 +117,9 @@ impl fmt::Display for MdlMisuse {
             Self::PagedPool => f.write_str("MmBuildMdlForNonPagedPool over paged pool"),
             Self::FreeMapped => f.write_str("freeing an MDL whose pages are still mapped"),
             Self::NotAnMdl => f.write_str("not an MDL from IoAllocateMdl"),
+            Self::MappedElsewhere(address) => {
+                write!(f, "the MDL's mapping at {address} is not one MmUnmapLockedPages releases")
+            }
         }
     }
 }
@@ -230,7 +239,10 @@ impl MemoryManager {
         }
         let mdl_flags = mdl.flags();
         if mdl_flags & flags::MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
-            let _ = self.unmap_locked_pages(VirtualAddress::from_ptr(mdl.mapped_system_va()), mdl);
+            // A mapping of its own that is not an MDL mapping (a reserved mapping) is not
+            // released here: freeing the MDL under it is the misuse.
+            self.unmap_locked_pages(VirtualAddress::from_ptr(mdl.mapped_system_va()), mdl)
+                .map_err(|_| MdlMisuse::FreeMapped)?;
         } else if mdl_flags & flags::MDL_MAPPED_TO_SYSTEM_VA != 0 && mdl_flags & flags::MDL_PARTIAL == 0 {
             return Err(MdlMisuse::FreeMapped);
         }
@@ -307,7 +319,10 @@ impl MemoryManager {
         }
     }
 
-    /// `MmUnlockPages`: removes the MDL's system mapping, then unlocks its frames.
+    /// `MmUnlockPages`: removes the MDL's system mapping, then unlocks its frames. Refused,
+    /// with nothing changed, when a frame holds fewer locks than the MDL drops, or when the
+    /// MDL's mapping is not one `MmUnmapLockedPages` releases (a reserved mapping must be
+    /// unmapped with `MmUnmapReservedMapping` first).
     ///
     /// # IRQL
     /// At most `DISPATCH_LEVEL`.
@@ -324,14 +339,22 @@ impl MemoryManager {
             return Err(MdlMisuse::UnlockNotLocked);
         }
         let pages = mdl.page_count();
+        // Every lock this unlock drops must be there: a frame listed n times needs n locks.
+        let mut drops: BTreeMap<Pfn, u32> = BTreeMap::new();
         for index in 0..pages {
-            let pfn = mdl.pfn(index).unwrap_or_default();
-            if self.pfns.entry(pfn).is_some_and(|entry| entry.lock_count == 0) {
+            *drops.entry(mdl.pfn(index).unwrap_or_default()).or_default() += 1;
+        }
+        for (&pfn, &count) in &drops {
+            if self.pfns.entry(pfn).is_some_and(|entry| entry.lock_count < count) {
                 return Err(MdlMisuse::LockCountUnderflow(pfn));
             }
         }
         if mdl_flags & flags::MDL_MAPPED_TO_SYSTEM_VA != 0 {
-            let _ = self.unmap_locked_pages(VirtualAddress::from_ptr(mdl.mapped_system_va()), mdl);
+            let address = VirtualAddress::from_ptr(mdl.mapped_system_va());
+            if !self.is_mdl_mapping(address, mdl) {
+                return Err(MdlMisuse::MappedElsewhere(address));
+            }
+            let _ = self.unmap_locked_pages(address, mdl);
         }
         self.unlock_frames(mdl, pages);
         mdl.remove_flags(flags::MDL_PAGES_LOCKED | flags::MDL_WRITE_OPERATION);
@@ -354,13 +377,16 @@ impl MemoryManager {
         if pages > self.mdl_capacity(mdl) {
             return Err(ProbeError::AccessViolation(start));
         }
-        let mut io_space = false;
-        for index in 0..pages {
-            let page = start.page_base().add(index * PAGE_SIZE);
-            let leaf = self.translate(page).ok_or(ProbeError::AccessViolation(page))?;
-            let pfn = leaf.physical.pfn();
-            io_space |= !self.pfns.is_ram(pfn);
-            mdl.set_pfn(index, pfn);
+        // Every page is translated before the PFN array is touched.
+        let frames = (0..pages)
+            .map(|index| {
+                let page = start.page_base().add(index * PAGE_SIZE);
+                self.translate(page).map(|leaf| leaf.physical.pfn()).ok_or(ProbeError::AccessViolation(page))
+            })
+            .collect::<Result<Vec<Pfn>, ProbeError>>()?;
+        let io_space = frames.iter().any(|&pfn| !self.pfns.is_ram(pfn));
+        for (index, &pfn) in frames.iter().enumerate() {
+            mdl.set_pfn(index as u64, pfn);
         }
         mdl.set_process(core::ptr::null_mut());
         mdl.set_mapped_system_va(start.as_ptr());

@@ -233,6 +233,17 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// Whether `address` lies in the first page of a live mapping that
+    /// [`map_locked_pages`](Self::map_locked_pages) made for `mdl`: one that
+    /// [`unmap_locked_pages`](Self::unmap_locked_pages) releases.
+    pub fn is_mdl_mapping(&self, address: VirtualAddress, mdl: MdlPtr) -> bool {
+        self.mdl_mappings
+            .map
+            .lock()
+            .get(&address.page_base().0)
+            .is_some_and(|record| record.mdl == mdl.as_ptr() as usize)
+    }
+
     /// `MmGetSystemAddressForMdlSafe`: the existing system address of the MDL when it has one
     /// (`MDL_MAPPED_TO_SYSTEM_VA` or `MDL_SOURCE_IS_NONPAGED_POOL`), otherwise a new cached
     /// kernel mapping; `None` when mapping fails.

@@ -11,13 +11,22 @@
 //!   as 0xC4/0x82, while [`VerifierOptions`](crate::memory_manager::VerifierOptions) asks for it
 //!   (the default). Without the verifier, a failed mapping that asked for a bug check stops with
 //!   0x3F NO_MORE_SYSTEM_PTES (P1 = 0, P2 = pages), or with 0x1A/0x1000 when the failure was a
-//!   cache-attribute conflict.
+//!   cache-attribute conflict; an MDL carrying the legacy `MDL_MAPPING_CAN_FAIL` bit gets NULL
+//!   instead (contract §4.2).
 //! - An IRQL violation with no verifier subcode of its own raises 0x0A IRQL_NOT_LESS_OR_EQUAL
 //!   (P1 = the address involved, P2 = IRQL).
 //! - `MmFreeMappingAddress` of an address that is no reservation raises 0xDA/0x102, and
 //!   `MmUnmapReservedMapping` of one raises 0xDA/0x109 (the range "appears empty").
 //! - `MmFreePagesFromMdl` of an MDL that holds no pages from `MmAllocatePagesForMdl(Ex)` raises
 //!   0x1A/0x1236 (P2 = the MDL).
+//! - `MmUnlockPages` and `MmFreePagesFromMdl` release the MDL's system mapping as
+//!   `MmUnmapLockedPages` would; a mapping that call cannot release (a reserved mapping still in
+//!   place, or a `MappedSystemVa` that is no mapping of this MDL) raises what it raises:
+//!   0xDA/0x06 (P2 = MDL, P3 = `MappedSystemVa`, P4 = pages), and nothing is unlocked or freed.
+//!   `IoFreeMdl` of a partial MDL whose own mapping is such a mapping raises 0xC4/0xB8.
+//! - A mapping refused because a page already has another memory type through a live mapping
+//!   (contract claim 71) returns NULL and is recorded in the verifier log, as `MmMapIoSpace`
+//!   records its conflicts.
 //! - `IoBuildPartialMdl` into a target too small raises 0x40 with P1 = source, P2 = target,
 //!   P3 = pages needed.
 
@@ -29,12 +38,13 @@ use crate::bug_check::code;
 use crate::caching::{CachePolicy, MemoryCachingType};
 use crate::irql::IrqlTooHigh;
 use crate::locked_pages::{LockOperation, MdlMisuse, PartialMdlError, ProbeError, ProcessorMode};
-use crate::mdl::{Mdl, MdlPtr, size_of_mdl};
+use crate::mdl::{Mdl, MdlPtr, flags, size_of_mdl};
 use crate::mdl_mapping::{MapMdlError, MappingPriority, NORMAL_PAGE_PRIORITY, UnmapMdlError};
 use crate::memory_manager::MemoryManager;
 use crate::pages_for_mdl::{FreePagesError, PagesForMdlError, PagesRequest};
 use crate::reserved_mapping::{FreeReservationError, ReserveError, ReservedMapError, ReservedUnmapError};
 use crate::system_mapping::MapFramesError;
+use crate::verifier::{Diagnostic, DiagnosticKind};
 
 /// `STATUS_ACCESS_VIOLATION`, the exception `MmProbeAndLockPages` raises.
 pub const STATUS_ACCESS_VIOLATION: i32 = 0xC000_0005_u32 as i32;
@@ -92,6 +102,9 @@ fn misuse(
             mm.bug_check(code::PFN_LIST_CORRUPT, [0x07, pfn.0, 0, 0], location)
         }
         MdlMisuse::NotAnMdl => mm.bug_check(0xC2, [0x42, address, 0, 0], location),
+        MdlMisuse::MappedElsewhere(mapping) => {
+            pte_misuse(mm, 0x06, address, mapping.0, mdl.page_count(), location)
+        }
     }
 }
 
@@ -273,6 +286,14 @@ pub fn mm_free_pages_from_mdl(mm: &MemoryManager, mdl: *mut Mdl) {
         Err(FreePagesError::NotPagesForMdl) => {
             mm.bug_check(code::MEMORY_MANAGEMENT, [0x1236, mdl as u64, 0, 0], location)
         }
+        Err(FreePagesError::StillMapped) => pte_misuse(
+            mm,
+            0x06,
+            mdl as u64,
+            mdl_ptr.mapped_system_va() as u64,
+            mdl_ptr.page_count(),
+            location,
+        ),
     }
 }
 
@@ -333,6 +354,8 @@ fn map_mdl(
     };
     let mode = if access_mode == 0 { ProcessorMode::Kernel } else { ProcessorMode::User };
     let priority = MappingPriority::from_raw(priority);
+    // The legacy bit a driver may set around a mapping: fail with NULL, not a bug check.
+    let bug_check_on_failure = bug_check_on_failure && !mdl_ptr.has_any_flags(flags::MDL_MAPPING_CAN_FAIL);
     match mm.map_locked_pages(mdl_ptr, mode, caching.policy(), priority, location) {
         Ok(address) => address.as_ptr(),
         Err(error) => map_failure(mm, mdl_ptr, error, bug_check_on_failure, irql_subcode, location),
@@ -367,9 +390,11 @@ fn map_failure(
                 location,
             )
         }
-        MapMdlError::UserMode | MapMdlError::CacheConflict(_) | MapMdlError::NoResources(_) => {
+        MapMdlError::CacheConflict(conflict) => {
+            mm.verifier_log().record(Diagnostic { kind: DiagnosticKind::CacheConflict(conflict), location });
             core::ptr::null_mut()
         }
+        MapMdlError::UserMode | MapMdlError::NoResources(_) => core::ptr::null_mut(),
     }
 }
 

@@ -16,7 +16,7 @@ use core::panic::Location;
 use crate::address::{LARGE_PAGE_SIZE, PAGE_SIZE, Pfn, PhysicalAddress, VirtualAddress};
 use crate::caching::CachePolicy;
 use crate::irql::{self, Irql, IrqlTooHigh};
-use crate::locked_pages::MAXIMUM_MDL_LENGTH;
+use crate::locked_pages::{MAXIMUM_MDL_LENGTH, MDL_POOL_TAG};
 use crate::mdl::{MdlPtr, flags};
 use crate::memory_manager::MemoryManager;
 use crate::pfn_database::PageUse;
@@ -96,6 +96,9 @@ pub enum FreePagesError {
     Irql(IrqlTooHigh),
     /// The MDL did not come from `MmAllocatePagesForMdl(Ex)`, or its pages were freed already.
     NotPagesForMdl,
+    /// The MDL is mapped by something `MmUnmapLockedPages` cannot release (a reserved mapping):
+    /// freeing the pages would leave that mapping over free frames.
+    StillMapped,
 }
 
 impl fmt::Display for FreePagesError {
@@ -103,6 +106,7 @@ impl fmt::Display for FreePagesError {
         match self {
             Self::Irql(error) => write!(f, "MmFreePagesFromMdl {error}"),
             Self::NotPagesForMdl => f.write_str("the MDL holds no pages from MmAllocatePagesForMdl"),
+            Self::StillMapped => f.write_str("the MDL's pages are still mapped by a reserved mapping"),
         }
     }
 }
@@ -154,22 +158,29 @@ impl MemoryManager {
         irql::check(self.current_irql(), maximum).map_err(PagesForMdlError::Irql)?;
         request.validate()?;
         let wanted = request.total.min(MAXIMUM_MDL_LENGTH).div_ceil(PAGE_SIZE);
-        let runs = self.take_frames(request, wanted);
-        let got: u64 = runs.iter().map(|&(_, count)| count).sum();
-        let complete = got == wanted;
         let all_or_nothing = request.flags & MM_ALLOCATE_FULLY_REQUIRED != 0
             || (request.flags & MM_ALLOCATE_REQUIRE_CONTIGUOUS_CHUNKS != 0 && request.skip == 0);
-        if got == 0 || (all_or_nothing && !complete) {
-            self.give_back(&runs);
+        // The MDL comes first, sized for no more pages than are free: taking the frames first
+        // could leave no RAM for the MDL's own pool page, and RAM that is short is exactly when
+        // a partial result is due.
+        let room = wanted.min(self.pfns.free_frames());
+        if room == 0 || (all_or_nothing && room < wanted) {
             return Err(PagesForMdlError::NoPages);
         }
-        let mdl = match self.allocate_mdl(VirtualAddress(0), got * PAGE_SIZE, location) {
-            Ok(mdl) => mdl,
-            Err(_) => {
-                self.give_back(&runs);
-                return Err(PagesForMdlError::NoPool);
-            }
-        };
+        let mdl = self
+            .allocate_mdl(VirtualAddress(0), room * PAGE_SIZE, location)
+            .map_err(|_| PagesForMdlError::NoPool)?;
+        // The MDL's pool page may have taken one of the frames counted above.
+        let room = room.min(self.pfns.free_frames());
+        let runs = self.take_frames(request, room);
+        let got: u64 = runs.iter().map(|&(_, count)| count).sum();
+        if got == 0 || (all_or_nothing && got < wanted) {
+            self.give_back(&runs);
+            let _ = self.free_pool(VirtualAddress::from_ptr(mdl.as_ptr()), Some(MDL_POOL_TAG));
+            return Err(PagesForMdlError::NoPages);
+        }
+        // SAFETY: `got` pages fit the PFN array sized for `room >= got` pages.
+        unsafe { mdl.set_header(core::ptr::null_mut(), 0, (got * PAGE_SIZE) as u32) };
         let memory = self.platform.physical_memory();
         let zero = request.flags & MM_DONT_ZERO_ALLOCATION == 0;
         let mut index = 0;
@@ -196,14 +207,16 @@ impl MemoryManager {
         let ram_end = self.memory_map.ram_end() / PAGE_SIZE;
         let low = request.low.0.div_ceil(PAGE_SIZE);
         let high = request.high.0 / PAGE_SIZE;
-        let window_high = |shift: u64| high.saturating_add(shift).saturating_sub(1).max(low);
+        // The last page of the window shifted by `shift - 1` pages. A range that holds no whole
+        // page (high < low once rounded) stays empty: the placement refuses it.
+        let window_high = |shift: u64| high.saturating_add(shift).saturating_sub(1);
         let chunks = request.flags & MM_ALLOCATE_REQUIRE_CONTIGUOUS_CHUNKS != 0;
         if chunks {
             // One run of everything, or `skip`-sized, `skip`-aligned chunks.
             let chunk = if request.skip == 0 { wanted } else { request.skip / PAGE_SIZE };
             let placement =
                 Placement::aligned(if request.skip == 0 { 1 } else { chunk }, 0).within(low, window_high(1));
-            while got < wanted {
+            while got + chunk <= wanted {
                 match self.pfns.allocate(chunk, &placement, PageUse::Allocated) {
                     Ok(first) => runs.push((first, chunk)),
                     Err(_) => break,
@@ -247,12 +260,17 @@ impl MemoryManager {
     /// At most `DISPATCH_LEVEL`.
     pub fn free_pages_from_mdl(&self, mdl: MdlPtr) -> Result<(), FreePagesError> {
         irql::check(self.current_irql(), Irql::DISPATCH).map_err(FreePagesError::Irql)?;
-        let Some((pages, _)) = self.pages_for_mdl.map.lock().remove(&(mdl.as_ptr() as usize)) else {
+        let key = mdl.as_ptr() as usize;
+        let Some(&(pages, _)) = self.pages_for_mdl.map.lock().get(&key) else {
             return Err(FreePagesError::NotPagesForMdl);
         };
         if mdl.flags() & flags::MDL_MAPPED_TO_SYSTEM_VA != 0 {
-            let _ = self.unmap_locked_pages(VirtualAddress::from_ptr(mdl.mapped_system_va()), mdl);
+            // Only a mapping made by `MmMapLockedPagesSpecifyCache` can be released here; the
+            // frames must not be freed under any other (a reserved mapping, say).
+            self.unmap_locked_pages(VirtualAddress::from_ptr(mdl.mapped_system_va()), mdl)
+                .map_err(|_| FreePagesError::StillMapped)?;
         }
+        self.pages_for_mdl.map.lock().remove(&key);
         for index in 0..pages {
             if let Some(pfn) = mdl.pfn(index) {
                 let _ = self.pfns.unlock(pfn);
