@@ -1389,3 +1389,16 @@ fn prepare_mdl_for_reuse_releases_only_a_partial_mdls_own_mapping() {
     io_free_mdl(mm, target);
     mm_unlock_pages(mm, source);
 }
+
+#[test]
+fn ex_free_pool_of_a_pages_for_mdl_mdl_forgets_it_so_no_later_mdl_inherits_its_pages() {
+    let machine = machine();
+    let mm = machine.mm();
+    let mdl = mm_allocate_pages_for_mdl(mm, 0, i64::MAX, 0, 2 * PAGE_SIZE as usize);
+    assert!(!mdl.is_null());
+    assert_eq!(mm.pages_for_mdl().list().len(), 1);
+    nt::ex_free_pool(mm, mdl.cast());
+    assert!(mm.pages_for_mdl().list().is_empty(), "the freed MDL is forgotten");
+    let stop = machine.catch_bug_check(|| mm_free_pages_from_mdl(mm, mdl)).unwrap_err();
+    assert_eq!(stop.parameters[0], 0x1236, "its pages can no longer be freed through it");
+}

@@ -29,6 +29,10 @@ pub mod code {
     pub const SYSTEM_PTE_MISUSE: u32 = 0xDA;
     /// `INVALID_MDL_RANGE`.
     pub const INVALID_MDL_RANGE: u32 = 0x12E;
+    /// `PAGE_FAULT_IN_NONPAGED_AREA`: an access to an address with no valid translation.
+    pub const PAGE_FAULT_IN_NONPAGED_AREA: u32 = 0x50;
+    /// `ATTEMPTED_WRITE_TO_READONLY_MEMORY`.
+    pub const ATTEMPTED_WRITE_TO_READONLY_MEMORY: u32 = 0xBE;
 }
 
 /// `MEMORY_MANAGEMENT` (0x1A) first parameters.
@@ -89,6 +93,8 @@ impl BugCheck {
             code::DRIVER_VERIFIER_DETECTED_VIOLATION => "DRIVER_VERIFIER_DETECTED_VIOLATION",
             code::SYSTEM_PTE_MISUSE => "SYSTEM_PTE_MISUSE",
             code::INVALID_MDL_RANGE => "INVALID_MDL_RANGE",
+            code::PAGE_FAULT_IN_NONPAGED_AREA => "PAGE_FAULT_IN_NONPAGED_AREA",
+            code::ATTEMPTED_WRITE_TO_READONLY_MEMORY => "ATTEMPTED_WRITE_TO_READONLY_MEMORY",
             bad_pool_caller::CODE => "BAD_POOL_CALLER",
             kmode_exception_not_handled::CODE => "KMODE_EXCEPTION_NOT_HANDLED",
             _ => "BUG_CHECK",

@@ -49,9 +49,6 @@ use crate::verifier::{Diagnostic, DiagnosticKind};
 /// `STATUS_ACCESS_VIOLATION`, the exception `MmProbeAndLockPages` raises.
 pub const STATUS_ACCESS_VIOLATION: i32 = 0xC000_0005_u32 as i32;
 
-/// `PAGE_FAULT_IN_NONPAGED_AREA`.
-const PAGE_FAULT_IN_NONPAGED_AREA: u32 = 0x50;
-
 type Site = &'static Location<'static>;
 
 fn verifier(mm: &MemoryManager, subcode: u64, p2: u64, p3: u64, p4: u64, location: Site) -> ! {
@@ -72,7 +69,7 @@ fn mdl_at(mm: &MemoryManager, mdl: *mut Mdl, location: Site) -> MdlPtr {
     // or `MmInitializeMdl`; that is the routine's documented contract.
     match unsafe { MdlPtr::from_raw(mdl) } {
         Some(mdl) => mdl,
-        None => mm.bug_check(PAGE_FAULT_IN_NONPAGED_AREA, [0, 0, 0, 0], location),
+        None => mm.bug_check(code::PAGE_FAULT_IN_NONPAGED_AREA, [0, 0, 0, 0], location),
     }
 }
 
@@ -179,7 +176,7 @@ pub fn mm_build_mdl_for_non_paged_pool(mm: &MemoryManager, mdl: *mut Mdl) {
     match mm.build_mdl_for_non_paged_pool(mdl) {
         Ok(()) => {}
         Err(ProbeError::AccessViolation(address)) => {
-            mm.bug_check(PAGE_FAULT_IN_NONPAGED_AREA, [address.0, 0, 0, 0], location)
+            mm.bug_check(code::PAGE_FAULT_IN_NONPAGED_AREA, [address.0, 0, 0, 0], location)
         }
         Err(ProbeError::Misuse(error)) => misuse(mm, mdl, error, None, location),
     }

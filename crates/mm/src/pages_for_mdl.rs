@@ -120,6 +120,11 @@ pub struct PagesForMdl {
 }
 
 impl PagesForMdl {
+    /// Drops the record of the MDL at `address` (its pool block is being freed).
+    pub(crate) fn forget(&self, address: VirtualAddress) {
+        self.map.lock().remove(&(address.0 as usize));
+    }
+
     /// Live allocations: MDL address, pages, where allocated.
     pub fn list(&self) -> Vec<(usize, u64, &'static Location<'static>)> {
         self.map.lock().iter().map(|(&mdl, &(pages, location))| (mdl, pages, location)).collect()

@@ -734,6 +734,11 @@ impl MemoryManager {
             return Err(FreePoolError::NeverPool { address });
         };
         state.remember_free(address.0, info.tag);
+        drop(state);
+        // An MDL from MmAllocatePagesForMdl freed before MmFreePagesFromMdl leaks its pages, as
+        // on Windows; forgetting it keeps a later MDL at this address from inheriting them.
+        self.pages_for_mdl.forget(address);
+        let mut state = self.pool.state.lock();
         match allocation.backing {
             Backing::Pages { frames } => {
                 drop(state);
