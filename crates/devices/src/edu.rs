@@ -1,4 +1,4 @@
-//! A model of QEMU's `edu` educational PCI device (BAR0 registers), following QEMU's
+//! A model of QEMU's `edu` educational PCI device, following QEMU's
 //! `docs/specs/edu.rst` and `hw/misc/edu.c`.
 //!
 //! Register map of BAR0 (offsets in [`regs`]):
@@ -34,12 +34,54 @@
 //!
 //! While busy, writes to 0x08 are ignored, as in QEMU. On completion, if status bit 0x80 is set,
 //! interrupt status bit [`IRQ_FACTORIAL`] is raised.
+//!
+//! # DMA
+//!
+//! As in QEMU, a write to the command register (0x98) with [`DMA_START`] set starts a transfer
+//! of `count` bytes; a command write without it is ignored, and so are writes to any DMA
+//! register while a transfer is pending. Bit [`DMA_FROM_DEVICE`] selects the direction:
+//! clear copies RAM at `src` into the device buffer at `dst`, set copies the device buffer at
+//! `src` to RAM at `dst`. The device-side address is a BAR0 offset inside the buffer window
+//! (`0x40000 + offset`); the RAM-side address is masked to 28 bits ([`EDU_DMA_MASK`]), as
+//! QEMU's edu clamps it to its DMA mask.
+//!
+//! QEMU runs the transfer from a timer 100 ms later; this model runs it in
+//! [`PciFunction::tick`], which is the only place it has the machine's memory. When it is done,
+//! [`DMA_START`] clears and, if [`DMA_IRQ`] was set, interrupt status bit [`IRQ_DMA`] is raised.
+//! Differences from QEMU, all in cases that are driver bugs:
+//! - Bus mastering disabled in the command register: the transfer does not happen and stays
+//!   pending (the start bit stays set) until bus mastering is enabled. QEMU would complete it
+//!   with the DMA going nowhere; staying pending makes the missing enable visible to a driver
+//!   polling for completion.
+//! - A device-side range outside the 4 KiB buffer (or a count of 0): QEMU stops the whole
+//!   virtual machine (`hw_error`). The model aborts the transfer: nothing is copied, the start
+//!   bit clears, no interrupt is raised, and [`Edu::dma_error`] reports it.
+//! - RAM not present at the RAM-side range: as in QEMU, the transfer still completes (start
+//!   bit cleared, interrupt raised if asked) but no data moves (the device buffer keeps its
+//!   bytes on a read). In addition the model sets Received Master Abort in the PCI status
+//!   register, which QEMU does not, and [`Edu::dma_error`] reports it.
+//!
+//! [`MmioDevice::tick`] has no memory to reach, so it completes the factorial only; a DMA
+//! transfer waits for [`PciFunction::tick`].
+//!
+//! # PCI
+//!
+//! Vendor 0x1234, device 0x11e8, revision 0x10, class 0x00ff (other), QEMU's default subsystem
+//! IDs, interrupt pin INTA#, BAR0 1 MiB of 32-bit non-prefetchable memory. INTx follows the
+//! interrupt status register (asserted while it is non-zero) unless disabled in the command
+//! register. QEMU's edu also has an MSI capability; this model has no capability list.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use core::fmt;
+use core::ops::Range;
 
+use crate::dma::DmaMemory;
 use crate::mmio::{AccessWidth, MmioDevice};
+use crate::pci::{
+    BarDescriptor, BarKind, ClassCode, PciConfigSpace, PciFunction, PciIdentity, QEMU_SUBSYSTEM_ID,
+    QEMU_SUBSYSTEM_VENDOR_ID,
+};
 
 /// PCI vendor ID of the edu device (QEMU's 0x1234).
 pub const EDU_VENDOR_ID: u16 = 0x1234;
@@ -47,6 +89,23 @@ pub const EDU_VENDOR_ID: u16 = 0x1234;
 pub const EDU_DEVICE_ID: u16 = 0x11e8;
 /// Size of BAR0, the MMIO register window.
 pub const EDU_BAR0_SIZE: u64 = 1 << 20;
+/// PCI revision ID of the edu device.
+pub const EDU_REVISION: u8 = 0x10;
+/// The edu device's PCI identification.
+pub const EDU_IDENTITY: PciIdentity = PciIdentity {
+    vendor_id: EDU_VENDOR_ID,
+    device_id: EDU_DEVICE_ID,
+    // PCI_CLASS_OTHERS.
+    class_code: ClassCode { class: 0x00, subclass: 0xff, prog_if: 0x00 },
+    revision: EDU_REVISION,
+    subsystem_vendor_id: QEMU_SUBSYSTEM_VENDOR_ID,
+    subsystem_id: QEMU_SUBSYSTEM_ID,
+};
+/// BAR0: the registers and the device buffer.
+pub const EDU_BAR0: BarDescriptor =
+    BarDescriptor { index: 0, kind: BarKind::Memory32 { prefetchable: false }, size: EDU_BAR0_SIZE };
+/// The RAM-side DMA address bits edu drives (QEMU's default `dma_mask`, 28 bits).
+pub const EDU_DMA_MASK: u64 = (1 << 28) - 1;
 /// What the identification register reads: major version 1, minor 0, then `0xed`.
 pub const EDU_IDENTIFICATION: u32 = 0x0100_00ed;
 /// Offset of the device buffer within BAR0.
@@ -98,6 +157,44 @@ pub mod regs {
     pub const DMA_COMMAND: u64 = 0x98;
 }
 
+/// Why the last DMA transfer did not move its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EduDmaError {
+    /// The device-side range is not inside the buffer window, or the count is 0. QEMU stops the
+    /// virtual machine here; the model aborts the transfer.
+    OutOfBounds {
+        /// The device-side address (a BAR0 offset).
+        device_address: u64,
+        /// The transfer count.
+        count: u64,
+    },
+    /// The RAM-side range is not all RAM: the bus cycle was master-aborted.
+    MasterAbort {
+        /// The RAM-side bus address, after the 28-bit mask.
+        ram_address: u64,
+        /// The transfer count.
+        count: u64,
+    },
+}
+
+impl fmt::Display for EduDmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::OutOfBounds { device_address, count } => {
+                write!(
+                    f,
+                    "edu DMA of {count:#x} bytes at device address {device_address:#x} is outside the buffer"
+                )
+            }
+            Self::MasterAbort { ram_address, count } => {
+                write!(f, "edu DMA of {count:#x} bytes at bus address {ram_address:#x} hit no RAM")
+            }
+        }
+    }
+}
+
+impl core::error::Error for EduDmaError {}
+
 /// `n!` modulo 2^32, as edu's 32-bit register computes it.
 fn factorial(n: u32) -> u32 {
     // 34! contains 2^32 (17 + 8 + 4 + 2 + 1 factors of two), so every n >= 34 wraps to 0.
@@ -125,6 +222,9 @@ pub struct Edu {
     dma_command: u64,
     /// The device buffer ([`EDU_BUFFER_SIZE`] bytes), boxed to keep `Edu` small to move.
     buffer: Box<[u8]>,
+    /// The outcome of the last DMA transfer.
+    dma_error: Option<EduDmaError>,
+    config: PciConfigSpace,
 }
 
 impl Edu {
@@ -142,12 +242,32 @@ impl Edu {
             dma_count: 0,
             dma_command: 0,
             buffer: vec![0; EDU_BUFFER_SIZE as usize].into_boxed_slice(),
+            dma_error: None,
+            config: PciConfigSpace::new(EDU_IDENTITY, &[EDU_BAR0])
+                .expect("edu's constant BAR is valid")
+                .with_interrupt_pin(1),
         }
     }
 
-    /// Whether the device asserts its interrupt (any interrupt status bit set).
-    pub fn interrupt_pending(&self) -> bool {
-        self.interrupt_status != 0
+    /// The interrupt status register: non-zero while the device wants to interrupt.
+    pub fn interrupt_status(&self) -> u32 {
+        self.interrupt_status
+    }
+
+    /// Why the last DMA transfer moved no data, or `None` if it succeeded (or none ran yet).
+    pub fn dma_error(&self) -> Option<EduDmaError> {
+        self.dma_error
+    }
+
+    /// Whether a DMA transfer is pending (the start bit is set).
+    pub fn dma_pending(&self) -> bool {
+        self.dma_command & DMA_START != 0
+    }
+
+    /// Changes the interrupt status register and the PCI status bit that mirrors it.
+    fn set_interrupt_status(&mut self, value: u32) {
+        self.interrupt_status = value;
+        self.config.set_interrupt_status(value != 0);
     }
 
     /// The status register's value.
@@ -168,13 +288,64 @@ impl Edu {
             self.factorial = factorial(self.factorial);
             self.computing = false;
             if self.irq_on_factorial {
-                self.interrupt_status |= IRQ_FACTORIAL;
+                self.set_interrupt_status(self.interrupt_status | IRQ_FACTORIAL);
             }
         }
     }
 
+    /// Runs a pending DMA transfer if bus mastering is enabled (see the module documentation).
+    fn run_dma(&mut self, dma: &mut dyn DmaMemory) {
+        if !self.dma_pending() || !self.config.bus_master() {
+            return;
+        }
+        let to_ram = self.dma_command & DMA_FROM_DEVICE != 0;
+        let (device_address, ram_address) = if to_ram {
+            (self.dma_source, self.dma_destination)
+        } else {
+            (self.dma_destination, self.dma_source)
+        };
+        let ram_address = ram_address & EDU_DMA_MASK;
+        let count = self.dma_count;
+        self.dma_command &= !DMA_START;
+        let Some(range) = Self::dma_buffer_range(device_address, count) else {
+            self.dma_error = Some(EduDmaError::OutOfBounds { device_address, count });
+            return;
+        };
+        let moved = if to_ram {
+            dma.write(ram_address, &self.buffer[range])
+        } else {
+            // Staged, so that a failed read leaves the buffer as it was.
+            let mut staging = vec![0; range.len()];
+            let moved = dma.read(ram_address, &mut staging);
+            if moved {
+                self.buffer[range].copy_from_slice(&staging);
+            }
+            moved
+        };
+        self.dma_error = if moved {
+            None
+        } else {
+            self.config.record_master_abort();
+            Some(EduDmaError::MasterAbort { ram_address, count })
+        };
+        if self.dma_command & DMA_IRQ != 0 {
+            self.set_interrupt_status(self.interrupt_status | IRQ_DMA);
+        }
+    }
+
+    /// The buffer bytes a DMA transfer of `count` bytes at device address `device_address`
+    /// covers, if it lies wholly inside the buffer window and is not empty (QEMU's check).
+    fn dma_buffer_range(device_address: u64, count: u64) -> Option<Range<usize>> {
+        let start = device_address.checked_sub(EDU_BUFFER_OFFSET)?;
+        if start >= EDU_BUFFER_SIZE || count == 0 || count > EDU_BUFFER_SIZE - start {
+            return None;
+        }
+        // Bounded by EDU_BUFFER_SIZE, so the conversions cannot truncate.
+        Some(start as usize..(start + count) as usize)
+    }
+
     /// The byte range of the device buffer an access touches, if it lies wholly inside it.
-    fn buffer_range(offset: u64, width: AccessWidth) -> Option<core::ops::Range<usize>> {
+    fn buffer_range(offset: u64, width: AccessWidth) -> Option<Range<usize>> {
         let relative = offset.checked_sub(EDU_BUFFER_OFFSET)?;
         if !width.fits(relative, EDU_BUFFER_SIZE) {
             return None;
@@ -215,6 +386,8 @@ impl fmt::Debug for Edu {
             .field("dma_destination", &format_args!("{:#x}", self.dma_destination))
             .field("dma_count", &format_args!("{:#x}", self.dma_count))
             .field("dma_command", &format_args!("{:#x}", self.dma_command))
+            .field("dma_error", &self.dma_error)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -282,19 +455,19 @@ impl MmioDevice for Edu {
                 self.computing = true;
             }
             regs::STATUS => self.irq_on_factorial = low & STATUS_IRQ_FACTORIAL != 0,
-            regs::INTERRUPT_RAISE => self.interrupt_status |= low,
-            regs::INTERRUPT_ACK => self.interrupt_status &= !low,
-            // The DMA registers only store their values for now. The transfer itself (copying
-            // `dma_count` bytes between guest RAM and the device buffer when DMA_START is
-            // written, then clearing DMA_START and raising IRQ_DMA if DMA_IRQ is set) needs the
-            // machine's view of guest memory, which the MmioDevice interface does not carry
-            // yet; until then DMA_START simply stays set as written and nothing is copied.
-            regs::DMA_SOURCE => self.dma_source = value,
-            regs::DMA_DESTINATION => self.dma_destination = value,
-            regs::DMA_COUNT => self.dma_count = value,
-            regs::DMA_COMMAND => self.dma_command = value,
-            // Identification, interrupt status, unassigned offsets and a busy factorial
-            // register ignore writes.
+            regs::INTERRUPT_RAISE => self.set_interrupt_status(self.interrupt_status | low),
+            regs::INTERRUPT_ACK => self.set_interrupt_status(self.interrupt_status & !low),
+            // QEMU ignores the DMA registers while a transfer is pending: the guards send those
+            // writes to the ignoring arm below.
+            regs::DMA_SOURCE if !self.dma_pending() => self.dma_source = value,
+            regs::DMA_DESTINATION if !self.dma_pending() => self.dma_destination = value,
+            regs::DMA_COUNT if !self.dma_pending() => self.dma_count = value,
+            // A command without the start bit is ignored too, as in QEMU.
+            regs::DMA_COMMAND if !self.dma_pending() && value & DMA_START != 0 => {
+                self.dma_command = value;
+            }
+            // Identification, interrupt status, unassigned offsets, a busy factorial register
+            // and busy DMA registers ignore writes.
             _ => {}
         }
     }
@@ -304,9 +477,42 @@ impl MmioDevice for Edu {
     }
 }
 
+impl PciFunction for Edu {
+    fn config(&self) -> &PciConfigSpace {
+        &self.config
+    }
+
+    fn config_mut(&mut self) -> &mut PciConfigSpace {
+        &mut self.config
+    }
+
+    fn bar_read(&mut self, bar: u8, offset: u64, width: AccessWidth) -> u64 {
+        match bar {
+            0 => self.mmio_read(offset, width),
+            _ => width.mask(),
+        }
+    }
+
+    fn bar_write(&mut self, bar: u8, offset: u64, width: AccessWidth, value: u64) {
+        if bar == 0 {
+            self.mmio_write(offset, width, value);
+        }
+    }
+
+    fn tick(&mut self, dma: &mut dyn DmaMemory) {
+        self.finish_factorial();
+        self.run_dma(dma);
+    }
+
+    fn interrupt_pending(&self) -> bool {
+        self.interrupt_status != 0 && !self.config.intx_disabled()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dma::VecDmaMemory;
     use AccessWidth::{Byte, Dword, Qword, Word};
 
     fn read32(edu: &mut Edu, offset: u64) -> u64 {
@@ -388,7 +594,7 @@ mod tests {
         assert_eq!(read32(&mut edu, regs::FACTORIAL), 24);
         assert_eq!(read32(&mut edu, regs::STATUS), 0);
         write32(&mut edu, regs::FACTORIAL, 3);
-        edu.tick();
+        MmioDevice::tick(&mut edu);
         assert_eq!(read32(&mut edu, regs::STATUS), 0);
         assert_eq!(read32(&mut edu, regs::FACTORIAL), 6);
 
@@ -426,7 +632,7 @@ mod tests {
         write32(&mut edu, regs::FACTORIAL, 5);
         // Not before the computation completes.
         assert!(!edu.interrupt_pending());
-        edu.tick();
+        MmioDevice::tick(&mut edu);
         assert!(edu.interrupt_pending());
         assert_eq!(read32(&mut edu, regs::INTERRUPT_STATUS), u64::from(IRQ_FACTORIAL));
         assert_eq!(read32(&mut edu, regs::FACTORIAL), 120);
@@ -440,7 +646,7 @@ mod tests {
         write32(&mut edu, regs::INTERRUPT_ACK, 0x1);
         write32(&mut edu, regs::STATUS, 0);
         write32(&mut edu, regs::FACTORIAL, 3);
-        edu.tick();
+        MmioDevice::tick(&mut edu);
         assert!(!edu.interrupt_pending());
     }
 
@@ -451,7 +657,6 @@ mod tests {
             (regs::DMA_SOURCE, 0x0000_0001_2345_6000u64),
             (regs::DMA_DESTINATION, 0xFFFF_FFFF_0004_0000),
             (regs::DMA_COUNT, 0x1000),
-            (regs::DMA_COMMAND, DMA_START | DMA_FROM_DEVICE | DMA_IRQ),
         ];
         for &(offset, value) in &values {
             edu.mmio_write(offset, Qword, value);
@@ -471,6 +676,224 @@ mod tests {
         assert_eq!(edu.mmio_read(regs::DMA_COUNT, Word), 0xFFFF);
         edu.mmio_write(regs::DMA_COUNT, Byte, 0x7);
         assert_eq!(edu.mmio_read(regs::DMA_COUNT, Qword), 0x1000);
+
+        // A command without the start bit is ignored; with it, the whole value is stored.
+        edu.mmio_write(regs::DMA_COMMAND, Qword, DMA_FROM_DEVICE | DMA_IRQ);
+        assert_eq!(edu.mmio_read(regs::DMA_COMMAND, Qword), 0);
+        edu.mmio_write(regs::DMA_COMMAND, Qword, DMA_START | DMA_FROM_DEVICE | DMA_IRQ);
+        assert_eq!(edu.mmio_read(regs::DMA_COMMAND, Qword), DMA_START | DMA_FROM_DEVICE | DMA_IRQ);
+        assert!(edu.dma_pending());
+        // While pending, every DMA register ignores writes (QEMU).
+        edu.mmio_write(regs::DMA_SOURCE, Qword, 0x5000);
+        edu.mmio_write(regs::DMA_DESTINATION, Qword, 0x5000);
+        edu.mmio_write(regs::DMA_COUNT, Dword, 0x8);
+        edu.mmio_write(regs::DMA_COMMAND, Qword, DMA_START);
+        assert_eq!(edu.mmio_read(regs::DMA_SOURCE, Qword), 0xAABB_CCDD);
+        assert_eq!(edu.mmio_read(regs::DMA_DESTINATION, Qword), 0xFFFF_FFFF_0004_0000);
+        assert_eq!(edu.mmio_read(regs::DMA_COUNT, Qword), 0x1000);
+        assert_eq!(edu.mmio_read(regs::DMA_COMMAND, Qword), DMA_START | DMA_FROM_DEVICE | DMA_IRQ);
+        // MmioDevice::tick has no memory: the transfer stays pending.
+        MmioDevice::tick(&mut edu);
+        assert!(edu.dma_pending());
+    }
+
+    /// An edu with bus mastering enabled and guest RAM at 0x10_0000..0x20_0000.
+    fn dma_setup() -> (Edu, VecDmaMemory) {
+        let mut edu = Edu::new();
+        edu.config_mut().write(crate::pci::offsets::COMMAND, Word, 0x6);
+        (edu, VecDmaMemory::new(0x10_0000, 0x10_0000))
+    }
+
+    fn start_dma(edu: &mut Edu, source: u64, destination: u64, count: u64, command: u64) {
+        edu.mmio_write(regs::DMA_SOURCE, Qword, source);
+        edu.mmio_write(regs::DMA_DESTINATION, Qword, destination);
+        edu.mmio_write(regs::DMA_COUNT, Qword, count);
+        edu.mmio_write(regs::DMA_COMMAND, Qword, command | DMA_START);
+    }
+
+    #[test]
+    fn dma_round_trip_through_ram() {
+        let (mut edu, mut ram) = dma_setup();
+        let message = b"the quick brown fox jumps over the lazy dog";
+        let count = message.len() as u64;
+        ram.bytes_mut()[0x100..0x100 + message.len()].copy_from_slice(message);
+
+        // RAM -> device buffer at offset 0x10.
+        start_dma(&mut edu, 0x10_0100, EDU_BUFFER_OFFSET + 0x10, count, 0);
+        assert_eq!(edu.mmio_read(regs::DMA_COMMAND, Qword), DMA_START);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.mmio_read(regs::DMA_COMMAND, Qword), 0, "the start bit clears when done");
+        assert_eq!(edu.dma_error(), None);
+        assert_eq!(&edu.buffer[0x10..0x10 + message.len()], message);
+        assert_eq!(edu.mmio_read(EDU_BUFFER_OFFSET + 0x10, Dword), u64::from(u32::from_le_bytes(*b"the ")));
+
+        // Device buffer -> RAM elsewhere.
+        start_dma(&mut edu, EDU_BUFFER_OFFSET + 0x10, 0x18_0000, count, DMA_FROM_DEVICE);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert!(!edu.dma_pending());
+        assert_eq!(&ram.bytes()[0x8_0000..0x8_0000 + message.len()], message);
+        // No interrupt was asked for.
+        assert_eq!(edu.interrupt_status(), 0);
+        assert!(!edu.interrupt_pending());
+
+        // The whole buffer, both ways.
+        for (i, byte) in ram.bytes_mut()[..0x1000].iter_mut().enumerate() {
+            *byte = i as u8 ^ 0x5A;
+        }
+        start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET, EDU_BUFFER_SIZE, 0);
+        PciFunction::tick(&mut edu, &mut ram);
+        start_dma(&mut edu, EDU_BUFFER_OFFSET, 0x1F_F000, EDU_BUFFER_SIZE, DMA_FROM_DEVICE);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(ram.bytes()[..0x1000], ram.bytes()[0xF_F000..]);
+        assert_eq!(edu.dma_error(), None);
+    }
+
+    #[test]
+    fn dma_completion_interrupt() {
+        let (mut edu, mut ram) = dma_setup();
+        start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET, 8, DMA_IRQ);
+        assert!(!edu.interrupt_pending(), "not before the transfer");
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(read32(&mut edu, regs::INTERRUPT_STATUS), u64::from(IRQ_DMA));
+        assert!(edu.interrupt_pending());
+        assert_eq!(edu.config().status() & crate::pci::status::INTERRUPT, crate::pci::status::INTERRUPT);
+        // INTx disable masks the pin but not the status.
+        edu.config_mut().write(crate::pci::offsets::COMMAND, Word, 0x406);
+        assert!(!edu.interrupt_pending());
+        assert_ne!(edu.config().status() & crate::pci::status::INTERRUPT, 0);
+        edu.config_mut().write(crate::pci::offsets::COMMAND, Word, 0x6);
+        write32(&mut edu, regs::INTERRUPT_ACK, u64::from(IRQ_DMA));
+        assert!(!edu.interrupt_pending());
+        assert_eq!(edu.config().status() & crate::pci::status::INTERRUPT, 0);
+        // Further ticks do not raise it again.
+        PciFunction::tick(&mut edu, &mut ram);
+        assert!(!edu.interrupt_pending());
+    }
+
+    #[test]
+    fn dma_ram_addresses_are_masked_to_28_bits() {
+        let (mut edu, mut ram) = dma_setup();
+        ram.bytes_mut()[0x40..0x44].copy_from_slice(b"mask");
+        // 0x7_1010_0040 & (2^28 - 1) = 0x010_0040.
+        start_dma(&mut edu, 0x7_1010_0040, EDU_BUFFER_OFFSET, 4, 0);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.dma_error(), None);
+        assert_eq!(&edu.buffer[..4], b"mask");
+        start_dma(&mut edu, EDU_BUFFER_OFFSET, 0xFFFF_FFFF_F018_0000, 4, DMA_FROM_DEVICE);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(&ram.bytes()[0x8_0000..0x8_0004], b"mask");
+        // The source register keeps what the driver wrote.
+        assert_eq!(edu.mmio_read(regs::DMA_DESTINATION, Qword), 0xFFFF_FFFF_F018_0000);
+    }
+
+    #[test]
+    fn dma_waits_for_bus_mastering() {
+        let mut edu = Edu::new();
+        let mut ram = VecDmaMemory::new(0x10_0000, 0x1000);
+        ram.bytes_mut()[..4].copy_from_slice(b"wait");
+        // Memory decoding only: no bus master.
+        edu.config_mut().write(crate::pci::offsets::COMMAND, Word, 0x2);
+        start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET, 4, DMA_IRQ);
+        for _ in 0..3 {
+            PciFunction::tick(&mut edu, &mut ram);
+        }
+        assert!(edu.dma_pending());
+        assert_eq!(&edu.buffer[..4], &[0; 4]);
+        assert!(!edu.interrupt_pending());
+        // Enabling bus mastering lets it run.
+        edu.config_mut().write(crate::pci::offsets::COMMAND, Word, 0x6);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert!(!edu.dma_pending());
+        assert_eq!(&edu.buffer[..4], b"wait");
+        assert!(edu.interrupt_pending());
+    }
+
+    #[test]
+    fn dma_out_of_bounds_aborts_without_copying() {
+        let (mut edu, mut ram) = dma_setup();
+        ram.bytes_mut()[..16].copy_from_slice(&[0xAB; 16]);
+        let cases = [
+            // One byte past the buffer.
+            (EDU_BUFFER_OFFSET + EDU_BUFFER_SIZE - 8, 9),
+            (EDU_BUFFER_OFFSET, EDU_BUFFER_SIZE + 1),
+            (EDU_BUFFER_OFFSET - 1, 1),
+            (EDU_BUFFER_OFFSET + EDU_BUFFER_SIZE, 1),
+            (EDU_BUFFER_OFFSET, 0),
+            (0, 16),
+            (u64::MAX, 2),
+            (EDU_BUFFER_OFFSET + 8, u64::MAX),
+        ];
+        for (device_address, count) in cases {
+            start_dma(&mut edu, 0x10_0000, device_address, count, DMA_IRQ);
+            PciFunction::tick(&mut edu, &mut ram);
+            assert!(!edu.dma_pending(), "{device_address:#x}+{count:#x}");
+            assert_eq!(edu.dma_error(), Some(EduDmaError::OutOfBounds { device_address, count }));
+            assert!(edu.buffer.iter().all(|&byte| byte == 0), "{device_address:#x}+{count:#x}");
+            assert!(!edu.interrupt_pending());
+            // Device to RAM checks the source side the same way.
+            start_dma(&mut edu, device_address, 0x10_0000, count, DMA_FROM_DEVICE | DMA_IRQ);
+            PciFunction::tick(&mut edu, &mut ram);
+            assert_eq!(edu.dma_error(), Some(EduDmaError::OutOfBounds { device_address, count }));
+            assert_eq!(&ram.bytes()[..16], &[0xAB; 16]);
+        }
+        // The last byte of the buffer is reachable.
+        start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET + EDU_BUFFER_SIZE - 1, 1, 0);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.dma_error(), None);
+        assert_eq!(edu.buffer[EDU_BUFFER_SIZE as usize - 1], 0xAB);
+    }
+
+    #[test]
+    fn dma_to_missing_ram_master_aborts() {
+        let (mut edu, mut ram) = dma_setup();
+        edu.buffer[..4].copy_from_slice(b"keep");
+        // Straddling the end of RAM, reading.
+        start_dma(&mut edu, 0x1F_FFFE, EDU_BUFFER_OFFSET, 4, DMA_IRQ);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.dma_error(), Some(EduDmaError::MasterAbort { ram_address: 0x1F_FFFE, count: 4 }));
+        assert_eq!(&edu.buffer[..4], b"keep", "a failed read leaves the buffer alone");
+        // As in QEMU the transfer still completes and interrupts.
+        assert!(!edu.dma_pending());
+        assert!(edu.interrupt_pending());
+        let status = crate::pci::status::RECEIVED_MASTER_ABORT;
+        assert_ne!(edu.config().status() & status, 0);
+        edu.config_mut().write(crate::pci::offsets::STATUS, Word, u32::from(status));
+        assert_eq!(edu.config().status() & status, 0);
+        // Writing below RAM.
+        start_dma(&mut edu, EDU_BUFFER_OFFSET, 0x1000, 4, DMA_FROM_DEVICE);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.dma_error(), Some(EduDmaError::MasterAbort { ram_address: 0x1000, count: 4 }));
+        // A good transfer clears the error.
+        start_dma(&mut edu, EDU_BUFFER_OFFSET, 0x10_0000, 4, DMA_FROM_DEVICE);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.dma_error(), None);
+        assert_eq!(&ram.bytes()[..4], b"keep");
+    }
+
+    #[test]
+    fn pci_function() {
+        let mut edu = Edu::new();
+        let config = edu.config();
+        assert_eq!(config.read(0, Dword), 0x11e8_1234);
+        assert_eq!(config.read(8, Dword), 0x00ff_0010);
+        assert_eq!(config.read(0x2C, Dword), 0x1100_1af4);
+        assert_eq!(config.interrupt_pin(), 1);
+        assert_eq!(config.bars(), &[EDU_BAR0]);
+        edu.config_mut().write(0x10, Dword, 0xFFFF_FFFF);
+        assert_eq!(edu.config().read(0x10, Dword), 0xFFF0_0000);
+        assert_eq!(edu.bar_read(0, regs::IDENTIFICATION, Dword), u64::from(EDU_IDENTIFICATION));
+        edu.bar_write(0, regs::LIVENESS, Dword, 0);
+        assert_eq!(edu.bar_read(0, regs::LIVENESS, Dword), 0xFFFF_FFFF);
+        // No other BARs.
+        assert_eq!(edu.bar_read(1, 0, Dword), 0xFFFF_FFFF);
+        assert_eq!(edu.bar_read(2, 0, Qword), u64::MAX);
+        edu.bar_write(1, regs::LIVENESS, Dword, 0x1234);
+        assert_eq!(edu.bar_read(0, regs::LIVENESS, Dword), 0xFFFF_FFFF);
+        // PciFunction::tick completes a factorial as MmioDevice::tick does.
+        edu.bar_write(0, regs::FACTORIAL, Dword, 4);
+        PciFunction::tick(&mut edu, &mut VecDmaMemory::new(0, 0));
+        assert_eq!(edu.bar_read(0, regs::STATUS, Dword), 0);
+        assert_eq!(edu.bar_read(0, regs::FACTORIAL, Dword), 24);
     }
 
     #[test]
