@@ -18,6 +18,7 @@
 
 pub mod description;
 pub mod device_bus;
+pub mod io_access;
 pub mod machine;
 pub mod platform;
 pub mod ram;

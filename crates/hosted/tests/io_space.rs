@@ -476,3 +476,18 @@ fn claim_71_map_io_space_never_creates_a_second_memory_type_for_a_page() {
     assert!(!uncached_ram.is_null());
     nt::mm_unmap_io_space(mm, uncached_ram, 0x1000);
 }
+
+#[test]
+fn hal_register_routines_reach_the_edu_model_through_the_mapping() {
+    use iospace_hal::registers::{read_register_ulong, write_register_ulong};
+    let machine = machine();
+    let mm = machine.mm();
+    let registers = nt::mm_map_io_space(mm, EDU_BAR0.0 as i64, 0x100, NON_CACHED).cast::<u32>();
+    let liveness = registers.wrapping_add(1);
+    assert_eq!(read_register_ulong(&machine, mm, registers), EDU_IDENTIFICATION);
+    write_register_ulong(&machine, mm, liveness, 0x0F0F_0F0F);
+    assert_eq!(read_register_ulong(&machine, mm, liveness), 0xF0F0_F0F0);
+    nt::mm_unmap_io_space(mm, registers.cast(), 0x100);
+    let stop = machine.catch_bug_check(|| read_register_ulong(&machine, mm, registers)).unwrap_err();
+    assert_eq!((stop.code, stop.parameters[0]), (0x50, registers as u64), "an unmapped register faults");
+}
