@@ -1,20 +1,35 @@
-//! A hosted machine: RAM, the system VA window, device models and the memory manager, built
-//! from a [`MachineDescription`].
+//! A hosted machine: RAM, the system VA window, the memory manager, and the buses with their
+//! device models, built from a [`MachineDescription`].
+//!
+//! Booting does what QEMU's firmware does before an OS runs: the PCI devices are placed at
+//! device numbers 1, 2, ... in description order (the host bridge is 00.0), every BAR is given
+//! a bus address from the host bridge's windows (see `firmware.rs`), and memory
+//! and I/O decoding and bus mastering are enabled.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use iospace_devices::edu::Edu;
-use iospace_devices::mmio::{AccessWidth, MmioDevice};
+use iospace_devices::ivshmem::Ivshmem;
+use iospace_devices::mmio::AccessWidth;
+use iospace_devices::pci::{PciFunction, command};
+use iospace_devices::pci_testdev::PciTestdev;
+use iospace_devices::uart16550::Uart16550;
+use iospace_hal::translation::BusTranslator;
 use iospace_mm::address::{PhysicalAddress, VirtualAddress};
 use iospace_mm::bug_check::BugCheck;
 use iospace_mm::memory_manager::{MemoryManager, MmConfig, MmInitError, VerifierOptions};
 use iospace_mm::memory_map::RegionKind;
 use iospace_mm::physical_memory::PhysicalMemory;
 
-use crate::description::{DescriptionError, DeviceKind, MachineDescription};
+use crate::description::{DescriptionError, DeviceKind, MachineDescription, device_label};
 use crate::device_bus::DeviceBus;
+use crate::firmware;
+use crate::legacy_ports::LegacyPorts;
+use crate::pci_bus::PciBus;
 use crate::platform::{BugCheckHook, HostedPlatform, catch_bug_check};
 use crate::ram::Ram;
+use crate::shared_file::{SharedFile, SharedFileError};
 use crate::window::Window;
 
 /// Why a machine did not boot.
@@ -26,6 +41,9 @@ pub enum BootError {
     /// The host refused memory for RAM or the window.
     #[error("host memory: {0}")]
     Host(#[from] std::io::Error),
+    /// An ivshmem shared file could not be opened or mapped.
+    #[error(transparent)]
+    SharedFile(#[from] SharedFileError),
     /// The memory manager could not start.
     #[error("memory manager: {0}")]
     MemoryManager(MmInitError),
@@ -51,6 +69,8 @@ pub struct Machine {
     platform: Arc<HostedPlatform>,
     mm: MemoryManager,
     bus: DeviceBus,
+    translator: BusTranslator,
+    ivshmem_paths: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -60,7 +80,7 @@ impl std::fmt::Debug for Machine {
 }
 
 impl Machine {
-    /// Boots the default machine (q35, 512 MiB, edu).
+    /// Boots the default machine: q35, 512 MiB, edu, ivshmem-plain, pci-testdev and COM1.
     pub fn boot_default() -> Result<Self, BootError> {
         Self::boot(&MachineDescription::default())
     }
@@ -69,6 +89,7 @@ impl Machine {
     pub fn boot(description: &MachineDescription) -> Result<Self, BootError> {
         description.validate()?;
         let map = description.memory_map()?;
+        let translator = description.translator()?;
         let ram = Ram::new(&map)?;
         let window = Window::reserve(description.system_va_mib << 20)?;
         let config = MmConfig {
@@ -79,14 +100,87 @@ impl Machine {
         };
         let platform = Arc::new(HostedPlatform::new(ram, window, description.huge_pages));
         let mm = MemoryManager::new(platform.clone(), map, config).map_err(BootError::MemoryManager)?;
-        let mut bus = DeviceBus::default();
-        for device in &description.devices {
-            let model: Box<dyn MmioDevice> = match device.kind {
+
+        let mut pci = PciBus::new();
+        let mut legacy = LegacyPorts::default();
+        let mut ivshmem_paths = Vec::new();
+        let mut next_device = 1u8;
+        for (index, device) in description.devices.iter().enumerate() {
+            let function: Box<dyn PciFunction> = match device.kind {
                 DeviceKind::Edu => Box::new(Edu::new()),
+                DeviceKind::PciTestdev => Box::new(PciTestdev::new()),
+                DeviceKind::Ivshmem => {
+                    let path = device.path.clone().unwrap_or_else(SharedFile::default_path);
+                    let region = SharedFile::open(&path, device.shared_memory_size())?;
+                    ivshmem_paths.push(path);
+                    let model = Ivshmem::new(Box::new(region)).map_err(|error| {
+                        DescriptionError::Invalid(format!("{}: {error}", device_label(index, device)))
+                    })?;
+                    Box::new(model)
+                }
+                DeviceKind::Uart => {
+                    if !legacy.attach_uart(device.uart_port(), Uart16550::new()) {
+                        return Err(DescriptionError::Invalid(format!(
+                            "{}: its ports are taken",
+                            device_label(index, device)
+                        ))
+                        .into());
+                    }
+                    continue;
+                }
             };
-            bus.attach(PhysicalAddress(device.bar0_range().0), model);
+            if !pci.attach(next_device, device.kind.name(), function) {
+                return Err(DescriptionError::Invalid(format!(
+                    "{}: no free PCI device number",
+                    device_label(index, device)
+                ))
+                .into());
+            }
+            next_device += 1;
         }
-        Ok(Self { description: description.clone(), platform, mm, bus })
+        let bus = DeviceBus::new(
+            platform.clone(),
+            pci,
+            legacy,
+            description.memory_offset(),
+            description.port_window_base(),
+        );
+        Self::run_firmware(description, &bus)?;
+        Ok(Self { description: description.clone(), platform, mm, bus, translator, ivshmem_paths })
+    }
+
+    /// Assigns every BAR from the models' own BAR lists, enables decoding and bus mastering.
+    fn run_firmware(description: &MachineDescription, bus: &DeviceBus) -> Result<(), DescriptionError> {
+        let pci = bus.pci();
+        let mut devices = description.pci_devices();
+        let dma = &mut bus.dma();
+        for (number, device) in (1u8..).zip(devices.iter_mut()) {
+            // The models' BARs are the truth; the description's list only served validation.
+            if let Some(bars) = pci.with_function(number, dma, |function| function.config().bars().to_vec()) {
+                device.bars = bars;
+            }
+        }
+        let plan = firmware::assign(&devices)?;
+        for (number, assignments) in (1u8..).zip(plan) {
+            pci.with_function(number, dma, |function| {
+                let config = function.config_mut();
+                for &(bar, address) in &assignments {
+                    config.set_bar_address(bar, address);
+                }
+                let has = |io: bool| config.bars().iter().any(|bar| bar.kind.is_io() == io);
+                let mut enable = command::BUS_MASTER;
+                if has(false) {
+                    enable |= command::MEMORY_SPACE;
+                }
+                if has(true) {
+                    enable |= command::IO_SPACE;
+                }
+                let value = config.command() | enable;
+                config.write(iospace_devices::pci::offsets::COMMAND, AccessWidth::Word, value.into());
+            });
+        }
+        pci.rebuild_decode();
+        Ok(())
     }
 
     /// The description the machine was built from.
@@ -104,9 +198,46 @@ impl Machine {
         &self.platform
     }
 
-    /// The device bus.
+    /// The machine's buses: PCI bus 0 ([`DeviceBus::pci`]), the fixed-port devices, and
+    /// [`DeviceBus::devices`], each PCI device's BAR0 as the CPU sees it.
     pub fn bus(&self) -> &DeviceBus {
         &self.bus
+    }
+
+    /// The bus translator of this machine's personality (what `HalTranslateBusAddress` and
+    /// the PnP manager translate raw resources with).
+    pub fn translator(&self) -> &BusTranslator {
+        &self.translator
+    }
+
+    /// The files backing the ivshmem devices' shared memory, in description order. They stay
+    /// after the machine is dropped, so the host can inspect them; remove them when done.
+    pub fn ivshmem_paths(&self) -> &[PathBuf] {
+        &self.ivshmem_paths
+    }
+
+    /// An `in` of `width` bytes from `port`: on x86 it reaches port space (configuration
+    /// ports, PCI I/O BARs, fixed-port devices); the memory-mapped personality has no I/O
+    /// instructions, so it reaches nothing and reads all ones.
+    pub fn read_port(&self, port: u16, width: AccessWidth) -> u32 {
+        if self.bus_has_io_instructions() { self.bus.read_port(port, width) } else { width.mask() as u32 }
+    }
+
+    /// An `out` of the low `width` bytes of `value` to `port` (dropped on the memory-mapped
+    /// personality, as [`read_port`](Self::read_port) says).
+    pub fn write_port(&self, port: u16, width: AccessWidth, value: u32) {
+        if self.bus_has_io_instructions() {
+            self.bus.write_port(port, width, value);
+        }
+    }
+
+    fn bus_has_io_instructions(&self) -> bool {
+        self.description.port_window_base().is_none()
+    }
+
+    /// Lets every device's pending work complete, as time passing in a stall would.
+    pub fn tick(&self) {
+        self.bus.tick();
     }
 
     /// Installs a hook that receives every bug check of this machine before it stops.

@@ -330,7 +330,7 @@ fn without_huge_pages_a_gib_range_uses_2mib_leaves() {
         huge_pages: false,
         ..iospace_hosted::MachineDescription::default()
     };
-    let machine = iospace_hosted::Machine::boot(&description).unwrap();
+    let machine = boot(&description);
     let mm = machine.mm();
     let _mapping =
         mm.map_io_space(PhysicalAddress(0x80_4000_0000), HUGE_PAGE_SIZE, CachePolicy::Uncached).unwrap();

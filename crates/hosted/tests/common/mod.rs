@@ -13,13 +13,22 @@ pub const EDU_BAR0: PhysicalAddress = PhysicalAddress(0xFEA0_0000);
 
 /// The default machine.
 pub fn machine() -> Machine {
-    Machine::boot_default().expect("the default machine boots")
+    boot(&MachineDescription::default())
 }
 
 /// The default machine with a system VA window of `mib` MiB.
 pub fn machine_with_va(mib: u64) -> Machine {
-    Machine::boot(&MachineDescription { system_va_mib: mib, ..MachineDescription::default() })
-        .expect("the machine boots")
+    boot(&MachineDescription { system_va_mib: mib, ..MachineDescription::default() })
+}
+
+/// Boots `description`, then removes the ivshmem files from the file system: the machine keeps
+/// its mappings of them, and a test that is not about ivshmem leaves nothing behind.
+pub fn boot(description: &MachineDescription) -> Machine {
+    let machine = Machine::boot(description).expect("the machine boots");
+    for path in machine.ivshmem_paths() {
+        let _ = std::fs::remove_file(path);
+    }
+    machine
 }
 
 /// One RAM page, allocated and locked, as an MDL would leave it.
