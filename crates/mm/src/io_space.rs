@@ -15,6 +15,7 @@ use crate::caching::CachePolicy;
 use crate::irql::{self, Irql, IrqlTooHigh};
 use crate::memory_manager::MemoryManager;
 use crate::memory_map::PHYSICAL_ADDRESS_LIMIT;
+use crate::ownership::OwnerId;
 use crate::page_table::{LeafAttributes, PageSize, TlbFlush};
 use crate::pfn_database::{CacheConflict, CacheRule};
 use crate::protection::PageProtection;
@@ -73,6 +74,8 @@ pub struct IoMappingRecord {
     pub leaves: LeafCounts,
     /// Where the mapping was made.
     pub location: &'static Location<'static>,
+    /// Who made it: the platform's current owner at the time.
+    pub owner: OwnerId,
 }
 
 /// Why `map_io_space` refused. Nothing is mapped when one is returned.
@@ -311,7 +314,8 @@ impl MemoryManager {
             }
         };
         let address = base.add(physical.page_offset());
-        let record = IoMappingRecord { address, physical, bytes, pages, protection, leaves, location };
+        let owner = self.current_owner();
+        let record = IoMappingRecord { address, physical, bytes, pages, protection, leaves, location, owner };
         self.io_mappings.lock().insert(base.0, record);
         Ok(IoMapping { mm: self, address, bytes })
     }

@@ -26,6 +26,7 @@ pub mod memory_manager;
 pub mod memory_map;
 pub mod nt;
 pub mod nt_mdl;
+pub mod ownership;
 pub mod page_table;
 pub mod pages_for_mdl;
 pub mod pat;

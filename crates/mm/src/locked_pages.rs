@@ -20,6 +20,7 @@ use crate::address::{PAGE_SIZE, Pfn, VirtualAddress, span_pages};
 use crate::irql::{self, Irql, IrqlTooHigh};
 use crate::mdl::{MDL_HEADER_SIZE, MdlPtr, flags, size_of_mdl};
 use crate::memory_manager::MemoryManager;
+use crate::ownership::OwnerId;
 use crate::pfn_database::PfnError;
 use crate::pool::PoolType;
 
@@ -47,6 +48,38 @@ pub enum LockOperation {
     Write,
     /// `IoModifyAccess` = 2 (behaves as write).
     Modify,
+}
+
+/// An MDL whose pages `MmProbeAndLockPages` locked and `MmUnlockPages` has not yet unlocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockedMdlRecord {
+    /// The MDL's address.
+    pub mdl: usize,
+    /// Pages it locked.
+    pub pages: u64,
+    /// Who locked them: the platform's current owner at the time.
+    pub owner: OwnerId,
+    /// Where `MmProbeAndLockPages` was called.
+    pub location: &'static Location<'static>,
+}
+
+/// The registry of locked MDLs, by MDL address: what lets a leak of locked pages name its
+/// owner and call site (0xCB `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS`).
+#[derive(Debug, Default)]
+pub struct LockedMdls {
+    map: spin::Mutex<BTreeMap<usize, LockedMdlRecord>>,
+}
+
+impl LockedMdls {
+    /// Every MDL whose pages are locked, by address.
+    pub fn list(&self) -> Vec<LockedMdlRecord> {
+        self.map.lock().values().copied().collect()
+    }
+
+    /// The locked MDLs `owner` locked.
+    pub fn held_by(&self, owner: OwnerId) -> Vec<LockedMdlRecord> {
+        self.map.lock().values().filter(|record| record.owner == owner).copied().collect()
+    }
 }
 
 /// Why `IoAllocateMdl` returned NULL.
@@ -253,8 +286,12 @@ impl MemoryManager {
     /// `operation`, locks the frames, fills the PFN array and marks the MDL locked. On failure
     /// nothing stays locked.
     ///
+    /// The lock is recorded, with the current owner and the caller's location (the driver's
+    /// line when called through the `#[track_caller]` facade), until `MmUnlockPages`.
+    ///
     /// # IRQL
     /// At most `DISPATCH_LEVEL` (nonpaged buffers); at most `APC_LEVEL` for paged pool.
+    #[track_caller]
     pub fn probe_and_lock_pages(
         &self,
         mdl: MdlPtr,
@@ -307,6 +344,13 @@ impl MemoryManager {
         }
         mdl.set_process(core::ptr::null_mut());
         mdl.insert_flags(flags::MDL_PAGES_LOCKED | if write { flags::MDL_WRITE_OPERATION } else { 0 });
+        let record = LockedMdlRecord {
+            mdl: mdl.as_ptr() as usize,
+            pages,
+            owner: self.current_owner(),
+            location: Location::caller(),
+        };
+        self.locked_mdls.map.lock().insert(record.mdl, record);
         Ok(())
     }
 
@@ -358,6 +402,7 @@ impl MemoryManager {
         }
         self.unlock_frames(mdl, pages);
         mdl.remove_flags(flags::MDL_PAGES_LOCKED | flags::MDL_WRITE_OPERATION);
+        self.locked_mdls.map.lock().remove(&(mdl.as_ptr() as usize));
         Ok(())
     }
 
@@ -453,5 +498,10 @@ impl MemoryManager {
         if mdl.flags() & flags::MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
             let _ = self.unmap_locked_pages(VirtualAddress::from_ptr(mdl.mapped_system_va()), mdl);
         }
+    }
+
+    /// MDLs whose pages are locked by `MmProbeAndLockPages`.
+    pub fn locked_mdls(&self) -> &LockedMdls {
+        &self.locked_mdls
     }
 }

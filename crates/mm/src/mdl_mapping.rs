@@ -17,6 +17,7 @@ use crate::irql::{self, Irql, IrqlTooHigh};
 use crate::locked_pages::ProcessorMode;
 use crate::mdl::{MdlPtr, flags};
 use crate::memory_manager::MemoryManager;
+use crate::ownership::OwnerId;
 use crate::pfn_database::{CacheConflict, CacheRule};
 use crate::system_mapping::{FrameRights, MapFramesError};
 
@@ -44,6 +45,8 @@ pub struct MdlMappingRecord {
     pub mdl: usize,
     /// Where it was mapped.
     pub location: &'static Location<'static>,
+    /// Who mapped it: the platform's current owner at the time.
+    pub owner: OwnerId,
 }
 
 /// The registry of MDL mappings, by base page.
@@ -56,6 +59,11 @@ impl MdlMappings {
     /// Every live MDL mapping.
     pub fn list(&self) -> Vec<MdlMappingRecord> {
         self.map.lock().values().copied().collect()
+    }
+
+    /// The live MDL mappings `owner` made.
+    pub fn held_by(&self, owner: OwnerId) -> Vec<MdlMappingRecord> {
+        self.map.lock().values().filter(|record| record.owner == owner).copied().collect()
     }
 }
 
@@ -186,7 +194,8 @@ impl MemoryManager {
                 return Err(MapMdlError::NoResources(error));
             }
         };
-        let record = MdlMappingRecord { base, pages, mdl: mdl.as_ptr() as usize, location };
+        let owner = self.current_owner();
+        let record = MdlMappingRecord { base, pages, mdl: mdl.as_ptr() as usize, location, owner };
         self.mdl_mappings.map.lock().insert(base.0, record);
         let address = base.add(mdl.byte_offset().into());
         mdl.set_mapped_system_va(address.as_ptr());

@@ -90,6 +90,8 @@ pub struct MemoryManager {
     pub(crate) verifier_log: crate::verifier::VerifierLog,
     pub(crate) pool: crate::pool::Pool,
     pub(crate) contiguous: crate::contiguous::ContiguousAllocations,
+    pub(crate) locked_mdls: crate::locked_pages::LockedMdls,
+    pub(crate) owners: crate::ownership::OwnerAllocator,
     pub(crate) config: MmConfig,
 }
 
@@ -126,6 +128,8 @@ impl MemoryManager {
             verifier_log: Default::default(),
             pool: crate::pool::Pool::default(),
             contiguous: crate::contiguous::ContiguousAllocations::default(),
+            locked_mdls: Default::default(),
+            owners: Default::default(),
             config,
         })
     }

@@ -5,6 +5,7 @@
 
 use crate::bug_check::BugCheck;
 use crate::irql::Irql;
+use crate::ownership::OwnerId;
 use crate::page_table::{PageTables, TlbFlush};
 use crate::physical_memory::PhysicalMemory;
 
@@ -26,6 +27,21 @@ pub trait Platform: Send + Sync {
 
     /// Whether the CPU can map 1 GiB pages (`CPUID.80000001H:EDX.Page1GB`).
     fn supports_huge_pages(&self) -> bool;
+
+    /// The owner the current CPU works for (hosted: the current thread): the device whose driver
+    /// the PnP manager is calling, recorded in every mapping, lock and reservation made meanwhile
+    /// (see [`ownership`](crate::ownership)). The default keeps no owner and says
+    /// [`OwnerId::NONE`]; a platform that runs drivers under the PnP manager overrides both
+    /// this and [`set_current_owner`](Self::set_current_owner) with per-CPU (or per-thread)
+    /// storage.
+    fn current_owner(&self) -> OwnerId {
+        OwnerId::NONE
+    }
+
+    /// Makes `owner` the current CPU's owner until the next call. The default forgets it.
+    fn set_current_owner(&self, owner: OwnerId) {
+        let _ = owner;
+    }
 
     /// Stops the machine with `bug_check`. Never returns; a test platform may unwind out of it.
     fn bug_check(&self, bug_check: BugCheck) -> !;

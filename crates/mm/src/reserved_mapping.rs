@@ -18,6 +18,7 @@ use crate::caching::CachePolicy;
 use crate::irql::{self, Irql, IrqlTooHigh};
 use crate::mdl::{MdlPtr, flags};
 use crate::memory_manager::MemoryManager;
+use crate::ownership::OwnerId;
 use crate::page_table::{LeafAttributes, TlbFlush};
 use crate::pfn_database::CacheRule;
 
@@ -40,6 +41,8 @@ pub struct Reservation {
     pub mapped_pages: u64,
     /// Where it was reserved.
     pub location: &'static Location<'static>,
+    /// Who reserved it: the platform's current owner at the time.
+    pub owner: OwnerId,
 }
 
 /// The registry of reservations, by base address.
@@ -214,6 +217,11 @@ impl Reservations {
     pub fn get(&self, base: VirtualAddress) -> Option<Reservation> {
         self.map.lock().get(&base.0).copied()
     }
+
+    /// The live reservations `owner` made.
+    pub fn held_by(&self, owner: OwnerId) -> alloc::vec::Vec<Reservation> {
+        self.map.lock().values().filter(|reservation| reservation.owner == owner).copied().collect()
+    }
 }
 
 impl MemoryManager {
@@ -252,7 +260,8 @@ impl MemoryManager {
             self.system_va.free(base, pages);
             return Err(ReserveError::NoResources);
         }
-        let reservation = Reservation { base, pages, tag, mapped_pages: 0, location };
+        let owner = self.current_owner();
+        let reservation = Reservation { base, pages, tag, mapped_pages: 0, location, owner };
         self.reservations.map.lock().insert(base.0, reservation);
         Ok(base)
     }

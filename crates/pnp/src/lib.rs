@@ -19,6 +19,10 @@
 //! - [`translation`]: raw/translated pairing and the HAL's `Translator` seam.
 //! - [`irp_minor`]: PnP IRP codes and the requirement-IRP rules.
 //! - [`status`]: the `NTSTATUS` values used here.
+//! - [`driver`]: the safe `Driver` trait function drivers implement, and their `DeviceContext`.
+//! - [`device_state`]: the §9 device states and the PnP IRPs that move them.
+//! - [`pnp_manager`]: sends the IRPs in order, keeps each device's state and resources, and
+//!   stops the machine when a device keeps a mapping past STOP, SURPRISE_REMOVAL or REMOVE.
 #![no_std]
 
 extern crate alloc;
@@ -27,10 +31,20 @@ pub mod arbiter;
 mod byte_reader;
 pub mod cm_constants;
 pub mod cm_layout;
+pub mod device_state;
+pub mod driver;
 pub mod io_layout;
 pub mod irp_minor;
 pub mod large_memory;
+pub mod pnp_manager;
 pub mod requirements;
 pub mod resource;
 pub mod status;
 pub mod translation;
+
+#[cfg(test)]
+mod test_support;
+
+pub use device_state::{DeviceState, IrpRecord, PnpIrp};
+pub use driver::{DeviceContext, Driver};
+pub use pnp_manager::{DeviceId, PnpError, PnpManager};
