@@ -412,7 +412,10 @@ impl MachineDescription {
                     return Err(invalid(format!("port_window = {window:#x} ends beyond 2^52")));
                 }
                 let offset = self.memory_offset();
-                if PCI_WINDOW_64.0 + PCI_WINDOW_64.1 + offset > PHYSICAL_ADDRESS_LIMIT {
+                if (PCI_WINDOW_64.0 + PCI_WINDOW_64.1)
+                    .checked_add(offset)
+                    .is_none_or(|end| end > PHYSICAL_ADDRESS_LIMIT)
+                {
                     return Err(invalid(format!(
                         "memory_offset = {offset:#x} puts the 64-bit PCI window beyond 2^52"
                     )));
