@@ -2,7 +2,7 @@
 //! the fixed-port devices, and on the memory-mapped personality the port window.
 //!
 //! A memory access at CPU physical address `a` goes to, in order:
-//! 1. the ECAM ([`ECAM`](crate::description::ECAM)), as a configuration cycle;
+//! 1. the ECAM ([`ECAM`]), as a configuration cycle;
 //! 2. the port window (memory-mapped personality), as port `a - port_window` of port space;
 //! 3. PCI bus 0 at bus address `a - memory_offset`, through the bus's O(1) decode maps.
 //!

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use iospace_devices::edu::Edu;
 use iospace_devices::ivshmem::Ivshmem;
 use iospace_devices::mmio::AccessWidth;
-use iospace_devices::pci::{PciFunction, command};
+use iospace_devices::pci::{PciFunction, command, offsets};
 use iospace_devices::pci_testdev::PciTestdev;
 use iospace_devices::uart16550::Uart16550;
 use iospace_hal::translation::BusTranslator;
@@ -31,6 +31,11 @@ use crate::platform::{BugCheckHook, HostedPlatform, catch_bug_check};
 use crate::ram::Ram;
 use crate::shared_file::{SharedFile, SharedFileError};
 use crate::window::Window;
+
+/// The IRQs firmware routes the PCI interrupt links A..D to, as SeaBIOS does on q35; a
+/// function's link is (device + pin - 1) mod 4, and its interrupt line register is set to the
+/// link's IRQ.
+const PIRQ_IRQS: [u8; 4] = [10, 10, 11, 11];
 
 /// Why a machine did not boot.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +154,8 @@ impl Machine {
         Ok(Self { description: description.clone(), platform, mm, bus, translator, ivshmem_paths })
     }
 
-    /// Assigns every BAR from the models' own BAR lists, enables decoding and bus mastering.
+    /// Assigns every BAR from the models' own BAR lists, enables decoding and bus mastering,
+    /// and writes each interrupt line.
     fn run_firmware(description: &MachineDescription, bus: &DeviceBus) -> Result<(), DescriptionError> {
         let pci = bus.pci();
         let mut devices = description.pci_devices();
@@ -176,7 +182,12 @@ impl Machine {
                     enable |= command::IO_SPACE;
                 }
                 let value = config.command() | enable;
-                config.write(iospace_devices::pci::offsets::COMMAND, AccessWidth::Word, value.into());
+                config.write(offsets::COMMAND, AccessWidth::Word, value.into());
+                let pin = config.interrupt_pin();
+                if pin != 0 {
+                    let link = (usize::from(number) + usize::from(pin) - 1) % PIRQ_IRQS.len();
+                    config.write(offsets::INTERRUPT_LINE, AccessWidth::Byte, PIRQ_IRQS[link].into());
+                }
             });
         }
         pci.rebuild_decode();

@@ -59,6 +59,16 @@ enum Owner {
     Many,
 }
 
+impl Owner {
+    /// The slots to ask, without allocating: the owner, or every slot.
+    fn devices(self) -> std::ops::Range<u8> {
+        match self {
+            Self::One(device) => device..device + 1,
+            Self::Many => 0..PCI_SLOTS,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct DecodeMaps {
     memory: [HashMap<u64, Owner>; 3],
@@ -305,9 +315,10 @@ impl PciBus {
     }
 
     /// The devices that may decode a memory address, from the maps.
-    fn memory_candidates(&self, address: u64) -> Vec<Owner> {
+    fn memory_candidates(&self, address: u64) -> [Option<Owner>; 3] {
         let maps = self.decode.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        maps.memory_owners(address).collect()
+        let mut owners = maps.memory_owners(address);
+        [owners.next(), owners.next(), owners.next()]
     }
 
     fn io_candidate(&self, port: u64) -> Option<Owner> {
@@ -319,19 +330,15 @@ impl PciBus {
     /// ticks the device. `None` if no BAR decodes it.
     fn bar_access<R>(
         &self,
-        candidates: impl IntoIterator<Item = Owner>,
+        candidates: impl IntoIterator<Item = Option<Owner>>,
         address: u64,
         io: bool,
         dma: &mut dyn DmaMemory,
         access: impl FnOnce(&mut dyn PciFunction, u8, u64) -> R,
     ) -> Option<R> {
         let mut access = Some(access);
-        for owner in candidates {
-            let devices: Vec<u8> = match owner {
-                Owner::One(device) => vec![device],
-                Owner::Many => (0..PCI_SLOTS).collect(),
-            };
-            for device in devices {
+        for owner in candidates.into_iter().flatten() {
+            for device in owner.devices() {
                 let Some(slot) = self.slot(device) else { continue };
                 let mut function = slot.lock();
                 let config = function.config();
@@ -348,12 +355,8 @@ impl PciBus {
 
     /// Whether a memory BAR decodes bus address `address` right now (no access is made).
     pub fn decodes_memory(&self, address: u64) -> bool {
-        self.memory_candidates(address).into_iter().any(|owner| {
-            let devices: Vec<u8> = match owner {
-                Owner::One(device) => vec![device],
-                Owner::Many => (0..PCI_SLOTS).collect(),
-            };
-            devices.into_iter().any(|device| {
+        self.memory_candidates(address).into_iter().flatten().any(|owner| {
+            owner.devices().any(|device| {
                 self.slot(device).is_some_and(|slot| slot.lock().config().memory_bar_at(address).is_some())
             })
         })
@@ -399,7 +402,7 @@ impl PciBus {
         }
         let port = u64::from(port);
         let candidates = self.io_candidate(port);
-        self.bar_access(candidates, port, true, dma, |function, bar, offset| {
+        self.bar_access([candidates], port, true, dma, |function, bar, offset| {
             // I/O accesses are at most 4 bytes: the value fits.
             function.bar_read(bar, offset, width) as u32
         })
@@ -421,7 +424,7 @@ impl PciBus {
         }
         let port = u64::from(port);
         let candidates = self.io_candidate(port);
-        self.bar_access(candidates, port, true, dma, |function, bar, offset| {
+        self.bar_access([candidates], port, true, dma, |function, bar, offset| {
             function.bar_write(bar, offset, width, value.into())
         })
         .is_some()

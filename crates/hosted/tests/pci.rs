@@ -61,6 +61,7 @@ fn enumeration_through_hal_get_bus_data_finds_the_q35_devices() {
         assert_eq!(hal_get_bus_data_by_offset(&machine, PCI_CONFIGURATION, 0, edu, &mut header, 0), 64);
         assert_eq!(header[..4], [0x34, 0x12, 0xe8, 0x11]);
         assert_eq!(header[0x3D], 1, "edu's interrupt pin is INTA#");
+        assert_eq!(header[0x3C], 10, "firmware routed it: link B (device 1, INTA#) at IRQ 10");
     }
 }
 
