@@ -442,3 +442,32 @@ fn ports_nothing_decodes_float_high_and_the_tick_completes_pending_work() {
     write_port_ulong(&machine, mm, 0x1000 as *mut u32, 0);
     machine.tick();
 }
+
+#[test]
+fn register_accesses_and_reconfiguration_on_other_threads_do_not_deadlock() {
+    let machine = machine();
+    let edu = find(&machine, EDU);
+    let testdev = find(&machine, PCI_TESTDEV);
+    let (registers, mapped) =
+        driver_pointer::<u32>(&machine, InterfaceType::PciBus, raw_bar(&machine, edu, 0), 0x1000);
+    let address = registers as usize;
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for _ in 0..2000 {
+                    let id = read_register_ulong(&machine, machine.mm(), address as *const u32);
+                    assert_eq!(id, EDU_IDENTIFICATION);
+                }
+            });
+        }
+        scope.spawn(|| {
+            // Each write rebuilds the decode maps while the readers run.
+            for i in 0..500u16 {
+                let value = if i % 2 == 0 { 0 } else { command::MEMORY_SPACE | command::IO_SPACE };
+                let slot = testdev.slot_number();
+                hal_set_bus_data_by_offset(&machine, PCI_CONFIGURATION, 0, slot, &value.to_le_bytes(), 0x04);
+            }
+        });
+    });
+    release_pointer(&machine, (registers, mapped), 0x1000);
+}
