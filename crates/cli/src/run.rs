@@ -68,10 +68,24 @@ pub fn run(machine: Option<&Path>) -> Result<Report, RunError> {
         None => MachineDescription::default(),
     };
     let machine = Machine::boot(&description)?;
+    let report = drive(&machine);
+    // Shared-memory files the description did not name are the machine's own scratch: remove
+    // them; a file the user named is kept for them to inspect.
+    let named = description.devices.iter().any(|device| device.path.is_some());
+    if !named {
+        for path in machine.ivshmem_paths() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    report
+}
+
+/// Runs the scenario on a booted machine.
+fn drive(machine: &Machine) -> Result<Report, RunError> {
     let (_, edu_bar0, edu_bytes) =
         machine.bus().devices().into_iter().find(|(name, _, _)| *name == "edu").ok_or(RunError::NoEdu)?;
 
-    let mut report = Report::new(&machine);
+    let mut report = Report::new(machine);
     let mm = machine.mm();
 
     // Start-device: map the registers, uncached, as the seed document says.
@@ -98,12 +112,12 @@ pub fn run(machine: Option<&Path>) -> Result<Report, RunError> {
         format!("{window:p}"),
     ));
 
-    exercise_edu(&machine, VirtualAddress::from_ptr(registers), edu_bar0, &mut report);
-    let reserved = reserved_mapping(&machine, &mut report);
-    let dma = dma_buffer(&machine, &mut report);
-    report.mappings = peak_mappings(&machine);
-    release_reserved_mapping(&machine, reserved, &mut report);
-    release_dma_buffer(&machine, dma, &mut report);
+    exercise_edu(machine, VirtualAddress::from_ptr(registers), edu_bar0, &mut report);
+    let reserved = reserved_mapping(machine, &mut report);
+    let dma = dma_buffer(machine, &mut report);
+    report.mappings = peak_mappings(machine);
+    release_reserved_mapping(machine, reserved, &mut report);
+    release_dma_buffer(machine, dma, &mut report);
 
     // Stop-device: give every mapping back.
     nt::mm_unmap_io_space(mm, registers, edu_bytes as usize);

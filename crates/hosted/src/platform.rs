@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use iospace_mm::bug_check::BugCheck;
 use iospace_mm::irql::Irql;
+use iospace_mm::ownership::OwnerId;
 use iospace_mm::page_table::{PageTables, TlbFlush};
 use iospace_mm::physical_memory::PhysicalMemory;
 use iospace_mm::platform::Platform;
@@ -21,6 +22,8 @@ pub type BugCheckHook = Arc<dyn Fn(&BugCheck) + Send + Sync>;
 thread_local! {
     /// Each host thread is a CPU of its own, with its own IRQL.
     static CURRENT_IRQL: Cell<Irql> = const { Cell::new(Irql::PASSIVE) };
+    /// The device whose driver this thread is running, for the verifier's ownership records.
+    static CURRENT_OWNER: Cell<OwnerId> = const { Cell::new(OwnerId::NONE) };
     /// Nesting depth of `catch_bug_check` on this thread.
     static CATCHING: Cell<u32> = const { Cell::new(0) };
 }
@@ -93,6 +96,14 @@ impl Platform for HostedPlatform {
 
     fn set_current_irql(&self, irql: Irql) {
         CURRENT_IRQL.with(|current| current.set(irql));
+    }
+
+    fn current_owner(&self) -> OwnerId {
+        CURRENT_OWNER.with(Cell::get)
+    }
+
+    fn set_current_owner(&self, owner: OwnerId) {
+        CURRENT_OWNER.with(|current| current.set(owner));
     }
 
     fn supports_huge_pages(&self) -> bool {
