@@ -6,58 +6,23 @@ extern crate std;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
-use iospace_mm::address::{Pfn, PhysicalAddress, VirtualAddress};
+use iospace_mm::address::VirtualAddress;
 use iospace_mm::bug_check::BugCheck;
-use iospace_mm::emulated::EmulatedMemory;
-use iospace_mm::irql::Irql;
-use iospace_mm::memory_manager::{MemoryManager, MmConfig, VerifierOptions};
-use iospace_mm::memory_map::{MemoryMap, Region, RegionKind};
-use iospace_mm::page_table::{PageTables, TlbFlush};
-use iospace_mm::physical_memory::PhysicalMemory;
-use iospace_mm::platform::Platform;
+use iospace_mm::emulated_platform::{EmulatedPlatform, emulated_memory_manager};
+use iospace_mm::memory_manager::MemoryManager;
 
 use crate::access::{AccessFault, IoAccess, Width};
 
 /// Frames of emulated RAM (from frame 0): enough for the page tables of a few mappings.
 const RAM_FRAMES: u64 = 256;
 
-/// A platform over emulated RAM; bug checks unwind with the [`BugCheck`] as payload.
-struct TestPlatform {
-    memory: EmulatedMemory,
-    irql: AtomicU8,
-}
-
-impl Platform for TestPlatform {
-    fn physical_memory(&self) -> &dyn PhysicalMemory {
-        &self.memory
-    }
-
-    // The emulated page tables are the only translation there is: nothing to sync.
-    fn flush(&self, _tables: &PageTables, flush: TlbFlush) {
-        flush.ignore();
-    }
-
-    fn current_irql(&self) -> Irql {
-        Irql(self.irql.load(Ordering::Relaxed))
-    }
-
-    fn set_current_irql(&self, irql: Irql) {
-        self.irql.store(irql.0, Ordering::Relaxed);
-    }
-
-    fn supports_huge_pages(&self) -> bool {
-        false
-    }
-
-    fn bug_check(&self, bug_check: BugCheck) -> ! {
-        // `resume_unwind` skips the panic hook, so a caught bug check prints nothing.
-        std::panic::resume_unwind(Box::new(bug_check))
-    }
+/// Bug checks unwind with the [`BugCheck`] as payload; `resume_unwind` skips the panic hook,
+/// so a caught bug check prints nothing.
+fn unwind(bug_check: BugCheck) -> ! {
+    std::panic::resume_unwind(Box::new(bug_check))
 }
 
 /// A memory manager over emulated RAM, with device memory where the tests put registers.
@@ -67,24 +32,8 @@ pub(crate) struct TestMachine {
 
 impl TestMachine {
     pub(crate) fn new() -> Self {
-        let region = |start: u64, bytes: u64, kind| Region { start: PhysicalAddress(start), bytes, kind };
-        let map = MemoryMap::new(vec![
-            region(0, RAM_FRAMES << 12, RegionKind::Ram),
-            region(0x8000_0000, 0x8000_0000, RegionKind::Device),
-        ])
-        .expect("a valid memory map");
-        let platform = Arc::new(TestPlatform {
-            memory: EmulatedMemory::new(Pfn(0), RAM_FRAMES),
-            irql: AtomicU8::new(0),
-        });
-        let config = MmConfig {
-            system_va_base: VirtualAddress(0xFFFF_C000_0000_0000),
-            system_va_bytes: 64 << 20,
-            page_table_root: None,
-            verifier: VerifierOptions::default(),
-        };
-        let mm = MemoryManager::new(platform, map, config).expect("a memory manager");
-        Self { mm }
+        let platform = Arc::new(EmulatedPlatform::new(RAM_FRAMES, unwind));
+        Self { mm: emulated_memory_manager(platform, RAM_FRAMES) }
     }
 
     pub(crate) fn mm(&self) -> &MemoryManager {

@@ -51,24 +51,6 @@ fn fill_frame(machine: &Machine, pfn: Pfn, byte: u8) {
     unsafe { frame.cast::<u8>().write_bytes(byte, PAGE_SIZE as usize) };
 }
 
-/// Takes every free RAM frame; returns the runs taken.
-fn take_all_frames(mm: &MemoryManager) -> Vec<(Pfn, u64)> {
-    let pfns = mm.pfn_database();
-    let mut taken = Vec::new();
-    let mut chunk = pfns.free_frames();
-    loop {
-        let free = pfns.free_frames();
-        if free == 0 {
-            return taken;
-        }
-        chunk = chunk.min(free);
-        match pfns.allocate(chunk, &Placement::ANY, PageUse::Allocated) {
-            Ok(first) => taken.push((first, chunk)),
-            Err(_) => chunk = (chunk / 2).max(1),
-        }
-    }
-}
-
 #[test]
 fn claim_65_contiguous_allocation_respects_bounds_and_boundary() {
     let machine = machine();
@@ -297,9 +279,7 @@ fn exhaustion_returns_null_and_recovers() {
         mm.allocate_contiguous_memory(0x1000, PhysicalAddress(u64::MAX)),
         Err(ContiguousError::Exhausted)
     );
-    for (first, count) in taken {
-        mm.pfn_database().free(first, count, PageUse::Allocated).unwrap();
-    }
+    give_back(mm, taken);
     let contiguous = nt::mm_allocate_contiguous_memory(mm, 0x1000, -1);
     let non_cached = nt::mm_allocate_non_cached_memory(mm, 0x1000);
     assert!(!contiguous.is_null() && !non_cached.is_null(), "allocations recover");

@@ -8,7 +8,7 @@ use std::ffi::c_void;
 
 use common::*;
 use iospace_hosted::Machine;
-use iospace_mm::address::{PAGE_SIZE, Pfn, PhysicalAddress, VirtualAddress};
+use iospace_mm::address::{PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::bug_check::{BugCheck, bad_pool_caller, code, pool_verifier};
 use iospace_mm::caching::CachePolicy;
 use iospace_mm::irql::Irql;
@@ -19,7 +19,6 @@ use iospace_mm::pat;
 use iospace_mm::pfn_database::PageUse;
 use iospace_mm::physical_memory::PhysicalMemory;
 use iospace_mm::pool::*;
-use iospace_mm::range_allocator::Placement;
 
 const TAG: u32 = u32::from_le_bytes(*b"Test");
 const OTHER_TAG: u32 = u32::from_le_bytes(*b"Othr");
@@ -38,30 +37,6 @@ fn ram_byte(machine: &Machine, physical: PhysicalAddress) -> u8 {
 /// Free frames and free system VA pages.
 fn free_counts(mm: &MemoryManager) -> (u64, u64) {
     (mm.pfn_database().free_frames(), mm.system_va().free_pages())
-}
-
-/// Takes every free RAM frame; returns the runs taken.
-fn take_all_frames(mm: &MemoryManager) -> Vec<(Pfn, u64)> {
-    let pfns = mm.pfn_database();
-    let mut taken = Vec::new();
-    let mut chunk = pfns.free_frames();
-    loop {
-        let free = pfns.free_frames();
-        if free == 0 {
-            return taken;
-        }
-        chunk = chunk.min(free);
-        match pfns.allocate(chunk, &Placement::ANY, PageUse::Allocated) {
-            Ok(first) => taken.push((first, chunk)),
-            Err(_) => chunk = (chunk / 2).max(1),
-        }
-    }
-}
-
-fn give_back(mm: &MemoryManager, runs: Vec<(Pfn, u64)>) {
-    for (first, count) in runs {
-        mm.pfn_database().free(first, count, PageUse::Allocated).unwrap();
-    }
 }
 
 /// A small deterministic generator for the stress test.

@@ -14,8 +14,6 @@ use iospace_mm::caching::MemoryCachingType;
 use iospace_mm::mdl::{Mdl, flags};
 use iospace_mm::nt;
 use iospace_mm::nt_mdl::*;
-use iospace_mm::pfn_database::PageUse;
-use iospace_mm::range_allocator::Placement;
 use iospace_mm::reserved_mapping::MM_MAPPING_ADDRESS_DIVISIBLE;
 
 /// Counts heap allocations made by the current thread, so that a test can show a path makes
@@ -295,9 +293,8 @@ fn reserved_mappings_make_progress_with_ram_and_va_exhausted_and_allocate_nothin
     let (buffer, mdl) = locked_pool_mdl(&machine, 8, 0x10);
 
     // Exhaust RAM, then system VA.
-    let pfns = mm.pfn_database();
-    while pfns.allocate(1, &Placement::ANY, PageUse::Allocated).is_ok() {}
-    assert_eq!(pfns.free_frames(), 0);
+    let _hogged = take_all_frames(mm);
+    assert_eq!(mm.pfn_database().free_frames(), 0);
     let mut hogs = 0;
     while !nt::mm_map_io_space(mm, EDU_BAR0.0 as i64, PAGE_SIZE as usize, 0).is_null() {
         hogs += 1;

@@ -17,6 +17,7 @@ pub mod bug_check;
 pub mod caching;
 pub mod contiguous;
 pub mod emulated;
+pub mod emulated_platform;
 pub mod io_space;
 pub mod irql;
 pub mod locked_pages;

@@ -5,17 +5,14 @@ extern crate std;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec;
-use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use iospace_hal::access::{AccessFault, IoAccess, Width};
-use iospace_mm::address::{Pfn, PhysicalAddress, VirtualAddress};
+use iospace_mm::address::{Pfn, VirtualAddress};
 use iospace_mm::bug_check::BugCheck;
 use iospace_mm::emulated::EmulatedMemory;
+use iospace_mm::emulated_platform::{EMULATED_DEVICE_WINDOW, EmulatedPlatform, emulated_memory_manager};
 use iospace_mm::irql::Irql;
-use iospace_mm::memory_manager::{MemoryManager, MmConfig, VerifierOptions};
-use iospace_mm::memory_map::{MemoryMap, Region, RegionKind};
-use iospace_mm::ownership::OwnerId;
+use iospace_mm::memory_manager::MemoryManager;
 use iospace_mm::page_table::{PageTables, TlbFlush};
 use iospace_mm::physical_memory::PhysicalMemory;
 use iospace_mm::platform::Platform;
@@ -24,50 +21,12 @@ use iospace_mm::platform::Platform;
 const RAM_FRAMES: u64 = 256;
 
 /// Where the test machine decodes device memory: nothing but BARs lives there.
-pub(crate) const DEVICE_WINDOW: u64 = 0x8000_0000;
+pub(crate) const DEVICE_WINDOW: u64 = EMULATED_DEVICE_WINDOW;
 
-/// A single-CPU platform over emulated RAM; bug checks unwind with the [`BugCheck`] as payload.
-struct TestPlatform {
-    memory: EmulatedMemory,
-    irql: AtomicU8,
-    // One CPU, so one current owner: what a per-CPU (or per-thread) slot holds elsewhere.
-    owner: AtomicU32,
-}
-
-impl Platform for TestPlatform {
-    fn physical_memory(&self) -> &dyn PhysicalMemory {
-        &self.memory
-    }
-
-    // The emulated page tables are the only translation there is: nothing to sync.
-    fn flush(&self, _tables: &PageTables, flush: TlbFlush) {
-        flush.ignore();
-    }
-
-    fn current_irql(&self) -> Irql {
-        Irql(self.irql.load(Ordering::Relaxed))
-    }
-
-    fn set_current_irql(&self, irql: Irql) {
-        self.irql.store(irql.0, Ordering::Relaxed);
-    }
-
-    fn current_owner(&self) -> OwnerId {
-        OwnerId(self.owner.load(Ordering::Relaxed))
-    }
-
-    fn set_current_owner(&self, owner: OwnerId) {
-        self.owner.store(owner.0, Ordering::Relaxed);
-    }
-
-    fn supports_huge_pages(&self) -> bool {
-        false
-    }
-
-    fn bug_check(&self, bug_check: BugCheck) -> ! {
-        // `resume_unwind` skips the panic hook, so a caught bug check prints nothing.
-        std::panic::resume_unwind(Box::new(bug_check))
-    }
+/// Bug checks unwind with the [`BugCheck`] as payload; `resume_unwind` skips the panic hook,
+/// so a caught bug check prints nothing.
+fn unwind(bug_check: BugCheck) -> ! {
+    std::panic::resume_unwind(Box::new(bug_check))
 }
 
 /// A platform that keeps no owner (the trait's defaults), as an unconverted platform is.
@@ -95,38 +54,21 @@ impl Platform for ForgetfulPlatform {
     }
 
     fn bug_check(&self, bug_check: BugCheck) -> ! {
-        std::panic::resume_unwind(Box::new(bug_check))
+        unwind(bug_check)
     }
-}
-
-fn memory_manager(platform: Arc<dyn Platform>) -> MemoryManager {
-    let region = |start: u64, bytes: u64, kind| Region { start: PhysicalAddress(start), bytes, kind };
-    let map = MemoryMap::new(vec![
-        region(0, RAM_FRAMES << 12, RegionKind::Ram),
-        region(DEVICE_WINDOW, 0x8000_0000, RegionKind::Device),
-    ])
-    .expect("a valid memory map");
-    let config = MmConfig {
-        system_va_base: VirtualAddress(0xFFFF_C000_0000_0000),
-        system_va_bytes: 64 << 20,
-        page_table_root: None,
-        verifier: VerifierOptions::default(),
-    };
-    MemoryManager::new(platform, map, config).expect("a memory manager")
 }
 
 /// A memory manager over emulated RAM, with a device window at [`DEVICE_WINDOW`].
 pub(crate) fn test_memory_manager() -> MemoryManager {
-    memory_manager(Arc::new(TestPlatform {
-        memory: EmulatedMemory::new(Pfn(0), RAM_FRAMES),
-        irql: AtomicU8::new(0),
-        owner: AtomicU32::new(0),
-    }))
+    emulated_memory_manager(Arc::new(EmulatedPlatform::new(RAM_FRAMES, unwind)), RAM_FRAMES)
 }
 
 /// As [`test_memory_manager`], on a platform that does not keep the current owner.
 pub(crate) fn forgetful_memory_manager() -> MemoryManager {
-    memory_manager(Arc::new(ForgetfulPlatform { memory: EmulatedMemory::new(Pfn(0), RAM_FRAMES) }))
+    emulated_memory_manager(
+        Arc::new(ForgetfulPlatform { memory: EmulatedMemory::new(Pfn(0), RAM_FRAMES) }),
+        RAM_FRAMES,
+    )
 }
 
 /// Runs `f`, which must raise a bug check, and returns it.

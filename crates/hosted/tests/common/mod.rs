@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use iospace_hosted::{Machine, MachineDescription};
 use iospace_mm::address::{Pfn, PhysicalAddress};
+use iospace_mm::memory_manager::MemoryManager;
 use iospace_mm::pfn_database::PageUse;
 use iospace_mm::range_allocator::Placement;
 
@@ -161,5 +162,30 @@ pub fn driver_pointer<T>(
 pub fn release_pointer<T>(machine: &Machine, (pointer, mapped): (*mut T, bool), length: usize) {
     if mapped {
         iospace_mm::nt::mm_unmap_io_space(machine.mm(), pointer.cast(), length);
+    }
+}
+
+/// Takes every free RAM frame, in runs as large as the free list allows; returns the runs.
+pub fn take_all_frames(mm: &MemoryManager) -> Vec<(Pfn, u64)> {
+    let pfns = mm.pfn_database();
+    let mut taken = Vec::new();
+    let mut chunk = pfns.free_frames();
+    loop {
+        let free = pfns.free_frames();
+        if free == 0 {
+            return taken;
+        }
+        chunk = chunk.min(free);
+        match pfns.allocate(chunk, &Placement::ANY, PageUse::Allocated) {
+            Ok(first) => taken.push((first, chunk)),
+            Err(_) => chunk = (chunk / 2).max(1),
+        }
+    }
+}
+
+/// Returns the runs [`take_all_frames`] took.
+pub fn give_back(mm: &MemoryManager, runs: Vec<(Pfn, u64)>) {
+    for (first, count) in runs {
+        mm.pfn_database().free(first, count, PageUse::Allocated).unwrap();
     }
 }
