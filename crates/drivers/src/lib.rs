@@ -1,0 +1,3 @@
+//! Reference drivers for the devices of the default machine.
+#![no_std]
+extern crate alloc;

@@ -1,0 +1,1 @@
+//! A `wdm.h`-compatible C ABI over the hosted machine.
