@@ -36,6 +36,7 @@ pub mod legacy_ports;
 pub mod machine;
 pub mod pci_bus;
 pub mod platform;
+pub mod pnp_view;
 pub mod ram;
 pub mod ram_dma;
 pub mod shared_file;

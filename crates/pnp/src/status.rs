@@ -22,6 +22,9 @@ impl NtStatus {
     /// `STATUS_NOT_SUPPORTED`: what the PnP manager puts in `IoStatus.Status` before it sends a
     /// PnP IRP, so a stack that does not handle the IRP leaves it there.
     pub const NOT_SUPPORTED: Self = Self(0xC000_00BB_u32 as i32);
+    /// `STATUS_DEVICE_CONFIGURATION_ERROR`: the hardware is not what the driver expects (a
+    /// driver's answer to START when its device fails a check).
+    pub const DEVICE_CONFIGURATION_ERROR: Self = Self(0xC000_0182_u32 as i32);
 
     /// `NT_SUCCESS`: the status is not an error (severity success or informational).
     pub const fn is_success(self) -> bool {
@@ -49,6 +52,7 @@ mod tests {
     fn status_values_match_ntstatus_h() {
         assert_eq!(NtStatus::UNSUCCESSFUL.0 as u32, 0xC000_0001);
         assert_eq!(NtStatus::INVALID_PARAMETER.0 as u32, 0xC000_000D);
+        assert_eq!(NtStatus::DEVICE_CONFIGURATION_ERROR.0 as u32, 0xC000_0182);
         assert!(NtStatus::SUCCESS.is_success());
         assert!(NtStatus::RESOURCE_REQUIREMENTS_CHANGED.is_success());
         assert!(!NtStatus::NOT_SUPPORTED.is_success());
