@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use iospace_hosted::description::PersonalityKind;
 
 /// The Windows NT I/O-space mapping system, running a whole machine in this process.
 #[derive(Debug, Parser)]
@@ -18,27 +19,63 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Boot a machine, map the edu device's registers with MmMapIoSpace, exercise it, unmap,
-    /// and report (the default).
+    /// Boot a machine, enumerate its bus, start the reference drivers, let them work,
+    /// rebalance one device, remove them all, and report (the default).
     Run(RunArgs),
 }
 
 /// Options of `iospace run`.
 #[derive(Debug, Default, clap::Args)]
 struct RunArgs {
-    /// A machine description (TOML); the default machine mirrors QEMU q35 with 512 MiB and edu.
+    /// A machine description (TOML); the default machine mirrors QEMU q35 with 512 MiB, edu,
+    /// ivshmem-plain, pci-testdev and COM1.
     #[arg(long, value_name = "FILE")]
     machine: Option<PathBuf>,
+    /// The platform personality, overriding the description's.
+    #[arg(long, value_enum)]
+    personality: Option<Personality>,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--personality`: how the host bridge presents buses to the CPU.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Personality {
+    /// A PC: separate port space, bus memory at the same CPU addresses.
+    X86,
+    /// Port space memory-mapped, bus memory at an offset (raw ports translate to memory).
+    MemoryMappedPorts,
+}
+
+impl From<Personality> for PersonalityKind {
+    fn from(personality: Personality) -> Self {
+        match personality {
+            Personality::X86 => Self::X86,
+            Personality::MemoryMappedPorts => Self::MemoryMappedPorts,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
-        Command::Run(args) => run::run(args.machine.as_deref()),
-    };
-    match result {
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Run(args) => run_command(&args),
+    }
+}
+
+/// `iospace run`: 0 if everything passed, 1 if something failed, 2 if the machine could not
+/// be built.
+fn run_command(args: &RunArgs) -> ExitCode {
+    let options =
+        run::RunOptions { machine: args.machine.as_deref(), personality: args.personality.map(Into::into) };
+    match run::run(&options) {
         Ok(report) => {
-            print!("{report}");
+            if args.json {
+                println!("{:#}", report.to_json());
+            } else {
+                print!("{report}");
+            }
             if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(error) => {

@@ -1,9 +1,13 @@
-//! The report `iospace run` prints: the machine, its memory map, the mappings made, each check
-//! and the verifier's verdict.
+//! The report `iospace run` prints: the machine, its memory map, the Plug and Play session
+//! (raw beside translated resources, the drivers' mappings, what each driver did), the
+//! memory-manager tour's mappings and checks, and the verifier's verdict; as text or JSON.
 
 use std::fmt;
 
+use iospace_drivers::session::{ResourceRow, SessionReport};
 use iospace_hosted::Machine;
+use iospace_hosted::description::{MachineDescription, PersonalityKind};
+use serde_json::{Value, json};
 use iospace_mm::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE};
 use iospace_mm::address::{PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::CachePolicy;
@@ -104,8 +108,10 @@ fn rights(writable: bool, executable: bool) -> String {
 #[derive(Debug)]
 pub struct Report {
     machine: String,
+    personality: String,
     regions: Vec<Region>,
-    devices: Vec<(&'static str, u64, u64)>,
+    /// The Plug and Play session.
+    pub session: SessionReport,
     /// Mappings live at the peak of the run.
     pub mappings: Vec<MappingLine>,
     /// Checks in the order they ran.
@@ -127,23 +133,95 @@ impl Report {
                 size(mm.system_va().total_pages() * PAGE_SIZE),
                 mm.system_va().base(),
             ),
+            personality: personality_name(description),
             regions: mm.memory_map().regions().to_vec(),
-            devices: machine
-                .bus()
-                .devices()
-                .into_iter()
-                .map(|(name, at, bytes)| (name, at.0, bytes))
-                .collect(),
+            session: SessionReport::default(),
             mappings: Vec::new(),
             checks: Vec::new(),
             outstanding: 0,
         }
     }
 
-    /// Whether every check passed and nothing was left mapped.
+    /// Whether the session passed, every check passed and nothing was left mapped.
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|check| check.passed) && self.outstanding == 0
+        self.session.passed() && self.checks.iter().all(|check| check.passed) && self.outstanding == 0
     }
+
+    /// The report as one JSON object, with the same content as the text.
+    pub fn to_json(&self) -> Value {
+        let session = &self.session;
+        json!({
+            "machine": self.machine,
+            "personality": self.personality,
+            "memory_map": self.regions.iter().map(|region| json!({
+                "start": region.start.0,
+                "bytes": region.bytes,
+                "kind": region.kind.name(),
+            })).collect::<Vec<_>>(),
+            "devices": session.devices.iter().map(|device| json!({
+                "name": device.name,
+                "location": device.location,
+                "driven": device.driven,
+                "passed": device.passed(),
+                "state": device.state,
+                "resources": resource_rows(&device.resources),
+                "rebalanced": resource_rows(&device.rebalanced),
+                "steps": device.steps.iter().map(|step| json!({
+                    "action": step.action,
+                    "passed": step.passed,
+                    "detail": step.detail,
+                })).collect::<Vec<_>>(),
+                "irps": device.irps,
+                "errors": device.errors,
+            })).collect::<Vec<_>>(),
+            "driver_mappings": session.mappings.iter().map(|row| json!({
+                "device": row.device,
+                "address": row.address.0,
+                "physical": row.physical.0,
+                "bytes": row.bytes,
+                "cache": row.cache.name(),
+                "leaves": row.leaves,
+                "created_at": row.created_at,
+            })).collect::<Vec<_>>(),
+            "tour_mappings": self.mappings.iter().map(|line| json!({
+                "kind": line.kind,
+                "address": line.address.0,
+                "physical": line.physical.map(|physical| physical.0),
+                "bytes": line.bytes,
+                "cache": line.cache.map(CachePolicy::name),
+                "rights": line.rights,
+                "pages": line.pages,
+            })).collect::<Vec<_>>(),
+            "checks": self.checks.iter().map(|check| json!({
+                "name": check.name,
+                "passed": check.passed,
+                "detail": check.detail,
+            })).collect::<Vec<_>>(),
+            "verifier": {
+                "diagnostics": session.verifier,
+                "left_after_session": session.leftovers,
+                "left_after_tour": self.outstanding,
+                "errors": session.errors,
+            },
+            "passed": self.passed(),
+        })
+    }
+}
+
+/// The personality as the description names it.
+fn personality_name(description: &MachineDescription) -> String {
+    match description.personality {
+        PersonalityKind::X86 => "x86".into(),
+        PersonalityKind::MemoryMappedPorts => format!(
+            "memory-mapped-ports: ports at CPU {:#x}, bus memory + {:#x}",
+            description.port_window_base().unwrap_or_default(),
+            description.memory_offset()
+        ),
+    }
+}
+
+fn resource_rows(rows: &[ResourceRow]) -> Vec<Value> {
+    rows.iter().map(|row| json!({"raw": row.raw, "translated": row.translated})).collect()
 }
 
 /// Bytes in the largest binary unit that is at least one, with a decimal when not whole.
@@ -174,11 +252,9 @@ impl fmt::Display for Report {
                 size(region.bytes)
             )?;
         }
-        writeln!(f, "\nDevices")?;
-        for (name, at, bytes) in &self.devices {
-            writeln!(f, "  {name:<8} BAR0 {at:#010x}  {}", size(*bytes))?;
-        }
-        writeln!(f, "\nMappings")?;
+        writeln!(f, "\nPlug and Play session (personality: {})", self.personality)?;
+        write!(f, "{}", self.session)?;
+        writeln!(f, "\nMemory-manager tour: mappings")?;
         writeln!(
             f,
             "  {:<10} {:<16} {:<14} {:>9}  {:<5} {:<3}  pages",
@@ -197,18 +273,23 @@ impl fmt::Display for Report {
                 line.pages,
             )?;
         }
-        writeln!(f, "\nChecks")?;
+        writeln!(f, "\nMemory-manager tour: checks")?;
         for check in &self.checks {
             let mark = if check.passed { "ok  " } else { "FAIL" };
             writeln!(f, "  {mark} {:<58} {}", check.name, check.detail)?;
         }
         let failed = self.checks.iter().filter(|check| !check.passed).count();
         writeln!(f, "\nVerifier")?;
-        writeln!(f, "  mappings outstanding after stop: {}", self.outstanding)?;
+        let session = &self.session;
+        let devices_failed = session.devices.iter().filter(|device| !device.passed()).count();
+        writeln!(f, "  devices that failed: {devices_failed}")?;
+        writeln!(f, "  diagnostics: {}", session.verifier.len())?;
+        writeln!(f, "  left after the drivers were removed: {}", session.leftovers)?;
+        writeln!(f, "  left after the tour: {}", self.outstanding)?;
         if self.passed() {
-            writeln!(f, "  verdict: PASS ({} checks)", self.checks.len())
+            writeln!(f, "  verdict: PASS ({} devices, {} checks)", session.devices.len(), self.checks.len())
         } else {
-            writeln!(f, "  verdict: FAIL ({failed} of {} checks failed)", self.checks.len())
+            writeln!(f, "  verdict: FAIL ({devices_failed} devices and {failed} of {} checks failed)", self.checks.len())
         }
     }
 }

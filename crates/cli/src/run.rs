@@ -1,15 +1,18 @@
-//! `iospace run`: the main job. Boots a machine, maps the edu device's registers with
-//! `MmMapIoSpace` as a driver would at start-device, checks the device, unmaps, and collects
-//! what happened into a [`Report`].
+//! `iospace run`: the main job. Boots a machine, runs the Plug and Play session (enumerate,
+//! arbitrate, start the reference drivers, let them work, rebalance edu, remove everything),
+//! then tours the memory manager's other mapping routines, and collects what happened into a
+//! [`Report`].
 
 use std::ffi::c_void;
 use std::path::Path;
 
-use iospace_devices::edu::{EDU_IDENTIFICATION, STATUS_COMPUTING, regs};
-use iospace_devices::mmio::AccessWidth;
+use iospace_drivers::catalog::DeviceKind;
+use iospace_drivers::session::{self, Hardware, SessionReport};
+use iospace_hal::address::InterfaceType;
+use iospace_hosted::description::PersonalityKind;
 use iospace_hosted::{Machine, MachineDescription};
 use iospace_mm::address::PAGE_SIZE;
-use iospace_mm::address::{LARGE_PAGE_SIZE, PhysicalAddress, VirtualAddress};
+use iospace_mm::address::{LARGE_PAGE_SIZE, VirtualAddress};
 use iospace_mm::caching::MemoryCachingType;
 use iospace_mm::mdl::Mdl;
 use iospace_mm::pool::POOL_FLAG_NON_PAGED;
@@ -52,14 +55,20 @@ pub enum RunError {
     /// The description is invalid.
     #[error(transparent)]
     Description(#[from] iospace_hosted::description::DescriptionError),
-    /// The machine has no edu device to drive.
-    #[error("the machine has no edu device")]
-    NoEdu,
 }
 
-/// Boots the machine in `machine` (or the default one) and runs the edu scenario.
-pub fn run(machine: Option<&Path>) -> Result<Report, RunError> {
-    let description = match machine {
+/// How `iospace run` was asked to run.
+#[derive(Debug, Default)]
+pub struct RunOptions<'a> {
+    /// A machine description file; the default machine if `None`.
+    pub machine: Option<&'a Path>,
+    /// Overrides the description's platform personality.
+    pub personality: Option<PersonalityKind>,
+}
+
+/// Boots the machine the options name and runs the session and the tour on it.
+pub fn run(options: &RunOptions<'_>) -> Result<Report, RunError> {
+    let mut description = match options.machine {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|source| RunError::Read { path: path.display().to_string(), source })?;
@@ -67,6 +76,9 @@ pub fn run(machine: Option<&Path>) -> Result<Report, RunError> {
         }
         None => MachineDescription::default(),
     };
+    if let Some(personality) = options.personality {
+        description.personality = personality;
+    }
     let machine = Machine::boot(&description)?;
     let report = drive(&machine);
     // Shared-memory files the description did not name are the machine's own scratch: remove
@@ -77,28 +89,27 @@ pub fn run(machine: Option<&Path>) -> Result<Report, RunError> {
             let _ = std::fs::remove_file(path);
         }
     }
-    report
+    Ok(report)
 }
 
-/// Runs the scenario on a booted machine.
-fn drive(machine: &Machine) -> Result<Report, RunError> {
-    let (_, edu_bar0, edu_bytes) =
-        machine.bus().devices().into_iter().find(|(name, _, _)| *name == "edu").ok_or(RunError::NoEdu)?;
+/// The Plug and Play session on `machine`, with edu rebalanced.
+fn session(machine: &Machine) -> SessionReport {
+    let mut hardware = Hardware::new(machine.mm(), machine, machine, machine.translator(), machine.pci_windows())
+        .rebalancing(DeviceKind::Edu);
+    for legacy in machine.legacy_devices() {
+        if let Some(kind) = DeviceKind::from_name(legacy.kind) {
+            hardware = hardware.with_legacy(kind, InterfaceType::Isa, legacy.resources);
+        }
+    }
+    session::run(&hardware)
+}
 
+/// Runs the session, then the tour, on a booted machine.
+fn drive(machine: &Machine) -> Report {
     let mut report = Report::new(machine);
+    report.session = session(machine);
     let mm = machine.mm();
 
-    // Start-device: map the registers, uncached, as the seed document says.
-    let registers =
-        nt::mm_map_io_space(mm, edu_bar0.0 as i64, edu_bytes as usize, MemoryCachingType::NonCached as i32);
-    report.checks.push(Check::new(
-        "MmMapIoSpace(edu BAR0, MmNonCached)",
-        !registers.is_null(),
-        format!("{registers:p}"),
-    ));
-    if registers.is_null() {
-        return Ok(report);
-    }
     // A 2 MiB-aligned range of the 64-bit window, write-combined and non-executable.
     let window = nt::mm_map_io_space_ex(
         mm,
@@ -111,72 +122,22 @@ fn drive(machine: &Machine) -> Result<Report, RunError> {
         !window.is_null(),
         format!("{window:p}"),
     ));
-
-    exercise_edu(machine, VirtualAddress::from_ptr(registers), edu_bar0, &mut report);
     let reserved = reserved_mapping(machine, &mut report);
     let dma = dma_buffer(machine, &mut report);
     report.mappings = peak_mappings(machine);
     release_reserved_mapping(machine, reserved, &mut report);
     release_dma_buffer(machine, dma, &mut report);
-
-    // Stop-device: give every mapping back.
-    nt::mm_unmap_io_space(mm, registers, edu_bytes as usize);
     if !window.is_null() {
         nt::mm_unmap_io_space(mm, window, LARGE_PAGE_SIZE as usize);
     }
-    let outstanding = mm.io_mappings().len()
+    let valid_after = nt::mm_is_address_valid(mm, window as *const c_void);
+    report.checks.push(Check::new("MmIsAddressValid after MmUnmapIoSpace", !valid_after, format!("{valid_after}")));
+    report.outstanding = mm.io_mappings().len()
         + mm.mdl_mappings().list().len()
         + mm.reservations().list().len()
+        + mm.locked_mdls().list().len()
         + mm.contiguous_allocations().len();
-    report.checks.push(Check::new(
-        "every mapping, reservation and allocation released",
-        outstanding == 0,
-        format!("{outstanding} outstanding"),
-    ));
-    let valid_after = nt::mm_is_address_valid(mm, registers as *const c_void);
-    report.checks.push(Check::new("MmIsAddressValid after unmap", !valid_after, format!("{valid_after}")));
-    report.outstanding = outstanding;
-    Ok(report)
-}
-
-/// The edu checks a driver would make: identification, liveness, a factorial.
-fn exercise_edu(machine: &Machine, registers: VirtualAddress, bar0: PhysicalAddress, report: &mut Report) {
-    let read = |offset| machine.read_register(registers.add(offset), AccessWidth::Dword);
-    let write = |offset, value| machine.write_register(registers.add(offset), AccessWidth::Dword, value);
-
-    let physical = machine.mm().physical_address(registers);
-    report.checks.push(Check::new(
-        "MmGetPhysicalAddress(mapping) = BAR0",
-        physical == Some(bar0),
-        format!("{}", physical.unwrap_or_default()),
-    ));
-
-    let id = read(regs::IDENTIFICATION);
-    report.checks.push(Check::new("edu identification", id == Ok(EDU_IDENTIFICATION.into()), show(id)));
-
-    let probe = 0x1234_5678u64;
-    let liveness = write(regs::LIVENESS, probe).and_then(|()| read(regs::LIVENESS));
-    report.checks.push(Check::new(
-        "edu liveness (reads back the inverse)",
-        liveness == Ok(!probe & 0xFFFF_FFFF),
-        format!("wrote {probe:#010x}, read {}", show(liveness)),
-    ));
-
-    let factorial = write(regs::FACTORIAL, 10).and_then(|()| {
-        let mut polls = 0;
-        while read(regs::STATUS)? & u64::from(STATUS_COMPUTING) != 0 && polls < 1000 {
-            polls += 1;
-        }
-        read(regs::FACTORIAL)
-    });
-    report.checks.push(Check::new("edu factorial(10)", factorial == Ok(3_628_800), show(factorial)));
-}
-
-fn show(value: Result<u64, iospace_hosted::RegisterAccessError>) -> String {
-    match value {
-        Ok(value) => format!("{value:#010x} ({value})"),
-        Err(error) => error.to_string(),
-    }
+    report
 }
 
 /// What the reserved-mapping demonstration keeps until release.

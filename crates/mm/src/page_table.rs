@@ -386,8 +386,65 @@ impl PageTables {
         let leaf = leaf_for(va, pa, size, attributes)?;
         let mut created = 0;
         let table = self.descend(memory, Some(frames), va.0, size.level(), &mut created)?;
-        Self::install(&table[index(va.0, size.level())], leaf, size.level())?;
+        let slot = &table[index(va.0, size.level())];
+        match Self::install(slot, leaf, size.level()) {
+            // Tables stay after unmap (see `unmap`), so a large leaf may find an empty one
+            // where it belongs: give the table back and put the leaf in its place.
+            Err(PageTableError::TableInTheWay) if Self::reclaim_empty_table(memory, frames, slot, size.level())? => {
+                Self::install(slot, leaf, size.level())?
+            }
+            result => result?,
+        }
         Ok(TlbFlush::new(va, size.bytes()))
+    }
+
+    /// If `slot` (an entry at `level`) points to a table that maps nothing — every entry not
+    /// present, or itself an empty table — clears the slot and frees the tables. Returns
+    /// whether it did.
+    ///
+    /// The caller owns the virtual range the slot covers (it is about to map all of it with
+    /// one leaf), so no other mapping can appear in the table meanwhile; the flush of the new
+    /// leaf invalidates any paging-structure cache entry for the old table.
+    fn reclaim_empty_table(
+        memory: &dyn PhysicalMemory,
+        frames: &dyn FrameAllocator,
+        slot: &AtomicU64,
+        level: u32,
+    ) -> Result<bool, PageTableError> {
+        let entry = slot.load(Ordering::Acquire);
+        if entry & PTE_PRESENT == 0 || is_leaf(entry, level) || !Self::maps_nothing(memory, entry, level)? {
+            return Ok(false);
+        }
+        if slot.compare_exchange(entry, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Ok(false);
+        }
+        Self::free_tables(memory, frames, entry, level);
+        Ok(true)
+    }
+
+    /// Whether the table `entry` (at `level`) points to maps nothing.
+    fn maps_nothing(memory: &dyn PhysicalMemory, entry: u64, level: u32) -> Result<bool, PageTableError> {
+        let table = table_at(memory, entry_pfn(entry))?;
+        for child in table.iter().map(|slot| slot.load(Ordering::Acquire)) {
+            if child & PTE_PRESENT != 0 && (is_leaf(child, level - 1) || !Self::maps_nothing(memory, child, level - 1)?) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Frees the table `entry` (at `level`) points to and every table below it.
+    fn free_tables(memory: &dyn PhysicalMemory, frames: &dyn FrameAllocator, entry: u64, level: u32) {
+        if level > 2 {
+            if let Some(table) = memory.table(entry_pfn(entry)) {
+                for child in table.iter().map(|slot| slot.load(Ordering::Acquire)) {
+                    if child & PTE_PRESENT != 0 {
+                        Self::free_tables(memory, frames, child, level - 1);
+                    }
+                }
+            }
+        }
+        frames.free_frame(entry_pfn(entry));
     }
 
     /// Maps the 4 KiB page at `va` to `pa` without allocating: the page table must exist
@@ -969,19 +1026,35 @@ mod tests {
             map(&tables, &memory, &frames, huge, DEVICE, PageSize::Size1GiB),
             Err(PageTableError::TableInTheWay)
         );
-        // Unmapping the page keeps its (now empty) table, which still occupies the entries.
+    }
+
+    #[test]
+    fn a_large_leaf_replaces_tables_that_map_nothing_and_frees_them() {
+        let (memory, frames) = machine();
+        let tables = PageTables::new(&memory, &frames).unwrap();
+        let page = LOWER.add(HUGE_PAGE_SIZE + LARGE_PAGE_SIZE + PAGE_SIZE);
+        map(&tables, &memory, &frames, page, DEVICE, PageSize::Size4KiB).unwrap();
+        // Unmapping the page keeps its (now empty) table ...
         tables.unmap(&memory, page).unwrap().1.ignore();
-        assert_eq!(
-            map(&tables, &memory, &frames, large, DEVICE, PageSize::Size2MiB),
-            Err(PageTableError::TableInTheWay)
-        );
-        // A populated but empty region is in the way as well.
-        let populated = LOWER.add(2 * HUGE_PAGE_SIZE);
-        tables.populate(&memory, &frames, populated, 1).unwrap();
-        assert_eq!(
-            map(&tables, &memory, &frames, populated, DEVICE, PageSize::Size2MiB),
-            Err(PageTableError::TableInTheWay)
-        );
+        let with_empty_table = tables.count_tables(&memory);
+        let free_frames = frames.free_count();
+        // ... until a large leaf needs the entry: the table is freed and the leaf takes its place.
+        let large = VirtualAddress(page.0 & !(LARGE_PAGE_SIZE - 1));
+        map(&tables, &memory, &frames, large, DEVICE, PageSize::Size2MiB).unwrap();
+        assert_eq!(tables.leaf_entry(&memory, page).unwrap().1, PageSize::Size2MiB);
+        let now = tables.count_tables(&memory);
+        assert_eq!((now.pd, now.pt), (with_empty_table.pd, with_empty_table.pt - 1), "the page table went");
+        assert_eq!(frames.free_count(), free_frames + 1, "its frame went back to the allocator");
+        tables.unmap(&memory, large).unwrap().1.ignore();
+        // A 1 GiB leaf reclaims a page directory whose page tables map nothing, recursively.
+        let deep = LOWER.add(3 * HUGE_PAGE_SIZE + PAGE_SIZE);
+        map(&tables, &memory, &frames, deep, DEVICE, PageSize::Size4KiB).unwrap();
+        tables.unmap(&memory, deep).unwrap().1.ignore();
+        let before = tables.count_tables(&memory);
+        let huge = VirtualAddress(deep.0 & !(HUGE_PAGE_SIZE - 1));
+        map(&tables, &memory, &frames, huge, DEVICE, PageSize::Size1GiB).unwrap();
+        let now = tables.count_tables(&memory);
+        assert_eq!((now.pd, now.pt), (before.pd - 1, before.pt - 1), "the page directory and its page table");
     }
 
     #[test]
