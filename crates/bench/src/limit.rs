@@ -1,0 +1,123 @@
+//! The limit baselines: the least work a mapping can be, done with the core's own page-table
+//! primitives on the same page tables and through the same platform flush.
+//!
+//! Per operation: take a VA run from a preallocated list, write one leaf per page (or per
+//! large page), clear them, and hand the cleared range to the platform's flush as one
+//! invalidation. Nothing else: no VA allocator, no registry, no cache-attribute bookkeeping,
+//! no argument checks. In this design a leaf is reached by a page walk (there is no recursive
+//! self-map), so the walk the primitives make is part of the limit.
+
+use iospace_mm::address::{PhysicalAddress, VirtualAddress};
+use iospace_mm::caching::CachePolicy;
+use iospace_mm::memory_manager::MemoryManager;
+use iospace_mm::page_table::{LeafAttributes, PageSize, TlbFlush};
+
+/// What `MmMapIoSpace(..., MmNonCached)` writes: read, write, execute, uncached, global.
+pub const DEVICE_LEAF: LeafAttributes =
+    LeafAttributes { writable: true, executable: true, cache: CachePolicy::Uncached, global: true };
+
+/// Maps and unmaps runs of `leaves` leaves of one size at VA runs taken from a list made once.
+#[derive(Debug)]
+pub struct LeafLimit<'mm> {
+    mm: &'mm MemoryManager,
+    size: PageSize,
+    leaves: u64,
+    attributes: LeafAttributes,
+    free_runs: Vec<VirtualAddress>,
+}
+
+impl<'mm> LeafLimit<'mm> {
+    /// `runs` VA runs of `leaves` leaves of `size`, aligned for them, taken from `mm`'s system
+    /// VA once; their page tables are made now, so an operation allocates nothing.
+    ///
+    /// # Panics
+    /// If the system VA window or RAM cannot supply them: a misconfigured benchmark.
+    pub fn new(
+        mm: &'mm MemoryManager,
+        size: PageSize,
+        leaves: u64,
+        runs: usize,
+        attributes: LeafAttributes,
+    ) -> Self {
+        let pages_per_leaf = size.bytes() / iospace_mm::address::PAGE_SIZE;
+        let memory = mm.platform().physical_memory();
+        let free_runs = (0..runs)
+            .map(|_| {
+                let base = mm
+                    .system_va()
+                    .allocate(leaves * pages_per_leaf, pages_per_leaf, 0)
+                    .expect("system VA for the limit baseline");
+                for leaf in 0..leaves {
+                    let va = base.add(leaf * size.bytes());
+                    if size == PageSize::Size4KiB {
+                        mm.page_tables().populate(memory, mm.pfn_database(), va, 1).expect("page tables");
+                    } else {
+                        // Mapping once builds the tables above the leaf; they stay after the unmap.
+                        let physical = PhysicalAddress(0);
+                        mm.page_tables()
+                            .map(memory, mm.pfn_database(), va, physical, size, attributes)
+                            .expect("a large leaf in fresh VA")
+                            .ignore();
+                        mm.page_tables().unmap(memory, va).expect("the leaf just written").1.ignore();
+                    }
+                }
+                base
+            })
+            .collect();
+        Self { mm, size, leaves, attributes, free_runs }
+    }
+
+    /// Leaves per operation.
+    pub fn leaves(&self) -> u64 {
+        self.leaves
+    }
+
+    /// One operation: the run's leaf `i` maps `physical(i)`, then all are cleared and the run
+    /// invalidated with one flush.
+    pub fn map_unmap(&mut self, physical: impl Fn(u64) -> PhysicalAddress) {
+        let memory = self.mm.platform().physical_memory();
+        let tables = self.mm.page_tables();
+        let base = self.free_runs.pop().expect("a preallocated run");
+        for leaf in 0..self.leaves {
+            let va = base.add(leaf * self.size.bytes());
+            let written = if self.size == PageSize::Size4KiB {
+                tables.map_preallocated(memory, va, physical(leaf), self.attributes)
+            } else {
+                tables.map(memory, self.mm.pfn_database(), va, physical(leaf), self.size, self.attributes)
+            };
+            // The entry was not present before, so no processor can have cached it.
+            written.expect("preallocated tables take the leaf").ignore();
+        }
+        let mut flush = TlbFlush::empty();
+        for leaf in 0..self.leaves {
+            let (_, cleared) =
+                tables.unmap(memory, base.add(leaf * self.size.bytes())).expect("the leaf just written");
+            flush = flush.merge(cleared);
+        }
+        self.mm.platform().flush(tables, flush);
+        self.free_runs.push(base);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulated_machine::emulated_mm;
+
+    #[test]
+    fn a_limit_operation_leaves_nothing_mapped_and_allocates_no_table() {
+        let mm = emulated_mm();
+        let mut limit = LeafLimit::new(&mm, PageSize::Size4KiB, 16, 2, DEVICE_LEAF);
+        let memory = mm.platform().physical_memory();
+        let tables_before = mm.page_tables().table_frames(memory);
+        limit.map_unmap(|page| PhysicalAddress(0xFEA0_0000 + page * 0x1000));
+        assert_eq!(mm.page_tables().table_frames(memory), tables_before);
+        let window = mm.system_va().base();
+        assert!(mm.page_tables().next_leaf(memory, window, window.add(1 << 30)).is_none());
+
+        let mut large = LeafLimit::new(&mm, PageSize::Size1GiB, 2, 1, DEVICE_LEAF);
+        large.map_unmap(|leaf| PhysicalAddress((64 + leaf) << 30));
+        assert_eq!(large.leaves(), 2);
+        assert!(mm.page_tables().next_leaf(memory, window, window.add(256 << 30)).is_none());
+    }
+}
