@@ -2,11 +2,19 @@
 //! personalities: enumerate, arbitrate, start, work, rebalance, remove.
 
 use iospace_drivers::catalog::DeviceKind;
-use iospace_drivers::ivshmem;
+use iospace_drivers::journal::Journal;
 use iospace_drivers::session::{self, Hardware, SessionReport};
+use iospace_drivers::{edu, ivshmem, pci_testdev};
 use iospace_hal::address::InterfaceType;
 use iospace_hosted::description::PersonalityKind;
 use iospace_hosted::{Machine, MachineDescription};
+use iospace_pnp::device_state::{DeviceState, PnpIrp};
+use iospace_pnp::hal_translator::HalTranslator;
+use iospace_pnp::pci_enumeration;
+use iospace_pnp::pnp_manager::{DeviceId, PnpError, PnpManager};
+use iospace_pnp::resource::Resource;
+use iospace_pnp::status::NtStatus;
+use iospace_pnp::translation::ResourcePair;
 
 /// The default machine with `personality`, its ivshmem file at a path unique to `test`.
 fn description(personality: PersonalityKind, test: &str) -> MachineDescription {
@@ -108,4 +116,110 @@ fn the_report_shows_raw_beside_translated_and_every_mapping() {
         "{text}"
     );
     assert!(report.mappings.iter().any(|row| row.device == "edu"));
+}
+
+/// Both personalities, ivshmem files removed at boot.
+fn machines(test: &str) -> Vec<Machine> {
+    [PersonalityKind::X86, PersonalityKind::MemoryMappedPorts]
+        .into_iter()
+        .map(|personality| {
+            let machine = Machine::boot(&description(personality, test)).expect("the machine boots");
+            for path in machine.ivshmem_paths() {
+                let _ = std::fs::remove_file(path);
+            }
+            machine
+        })
+        .collect()
+}
+
+/// The resources the firmware gave the PCI function `vendor`:`device`, raw and translated.
+fn firmware_resources(machine: &Machine, vendor: u16, device: u16) -> ResourcePair {
+    let function = pci_enumeration::scan(machine)
+        .into_iter()
+        .find(|function| (function.vendor_id, function.device_id) == (vendor, device))
+        .expect("the function is on the bus");
+    let translator = HalTranslator::new(machine.translator(), InterfaceType::PciBus, 0);
+    ResourcePair::translate(function.current_resources(), &translator).expect("the firmware's BARs translate")
+}
+
+fn edu(machine: &Machine) -> ResourcePair {
+    firmware_resources(machine, edu::VENDOR_ID, edu::DEVICE_ID)
+}
+
+fn irps(pnp: &PnpManager<'_>, id: DeviceId) -> Vec<PnpIrp> {
+    pnp.log(id).unwrap().iter().map(|record| record.irp).collect()
+}
+
+#[test]
+fn claim_12_surprise_removal_releases_and_remove_does_not_unmap_twice() {
+    for machine in machines("claim12") {
+        let mut pnp = PnpManager::new(machine.mm(), &machine).unwrap();
+        let journal = Journal::new();
+        let id = pnp.add_device("edu", DeviceKind::Edu.driver(journal.clone()));
+        pnp.start(id, edu(&machine)).unwrap();
+        assert_eq!(machine.mm().io_mappings().len(), 1);
+        pnp.surprise_remove(id).unwrap();
+        assert!(machine.mm().io_mappings().is_empty(), "released at SURPRISE_REMOVAL");
+        // A second MmUnmapIoSpace would be bug check 0xDA; REMOVE must not make one.
+        machine.catch_bug_check(|| pnp.remove(id)).expect("REMOVE does not unmap again").unwrap();
+        assert_eq!(pnp.state(id).unwrap(), DeviceState::Deleted);
+        assert!(journal.passed(), "{:?}", journal.steps());
+    }
+}
+
+#[test]
+fn claim_13_claim_14_a_driver_that_finds_the_wrong_device_unmaps_and_is_removed() {
+    for machine in machines("claim14") {
+        let mut pnp = PnpManager::new(machine.mm(), &machine).unwrap();
+        let journal = Journal::new();
+        let id = pnp.add_device("edu", DeviceKind::Edu.driver(journal.clone()));
+        // pci-testdev's BARs are not an edu: the identification check fails START.
+        let wrong = firmware_resources(&machine, pci_testdev::VENDOR_ID, pci_testdev::DEVICE_ID);
+        let error = machine.catch_bug_check(|| pnp.start(id, wrong)).expect("no leak: the driver unmapped");
+        assert_eq!(error, Err(PnpError::StartFailed(NtStatus::DEVICE_CONFIGURATION_ERROR)));
+        assert!(machine.mm().io_mappings().is_empty());
+        assert_eq!(irps(&pnp, id), [PnpIrp::Start, PnpIrp::Remove], "REMOVE, not STOP");
+        assert!(!journal.passed());
+    }
+}
+
+#[test]
+fn claim_15_a_restart_that_fails_after_a_rebalance_is_surprise_removed_then_removed() {
+    for machine in machines("claim15") {
+        let mut pnp = PnpManager::new(machine.mm(), &machine).unwrap();
+        let id = pnp.add_device("edu", DeviceKind::Edu.driver(Journal::new()));
+        pnp.start(id, edu(&machine)).unwrap();
+        let wrong = firmware_resources(&machine, pci_testdev::VENDOR_ID, pci_testdev::DEVICE_ID);
+        let result = machine.catch_bug_check(|| pnp.rebalance(id, wrong)).unwrap();
+        assert!(matches!(result, Err(PnpError::StartFailed(_))));
+        let log = irps(&pnp, id);
+        assert_eq!(
+            &log[1..],
+            [PnpIrp::QueryStop, PnpIrp::Stop, PnpIrp::Start, PnpIrp::SurpriseRemoval, PnpIrp::Remove]
+        );
+        assert!(machine.mm().io_mappings().is_empty());
+    }
+}
+
+#[test]
+fn claim_20_translated_ports_are_never_mapped_on_x86_and_claim_19_always_mapped_otherwise() {
+    for machine in machines("claim20") {
+        let mut pnp = PnpManager::new(machine.mm(), &machine).unwrap();
+        let journal = Journal::new();
+        let id = pnp.add_device("pci-testdev", DeviceKind::PciTestdev.driver(journal.clone()));
+        let resources = firmware_resources(&machine, pci_testdev::VENDOR_ID, pci_testdev::DEVICE_ID);
+        let port_translated_to_memory = resources.iter().any(|(raw, translated)| {
+            matches!(raw.resource, Resource::Port { .. })
+                && matches!(translated.resource, Resource::Memory { .. })
+        });
+        pnp.start(id, resources.clone()).unwrap();
+        let mapped = machine.mm().io_mappings().len();
+        if port_translated_to_memory {
+            assert_eq!(mapped, 2, "the memory BAR and the port BAR placed in memory are mapped");
+        } else {
+            assert_eq!(mapped, 1, "only the memory BAR is mapped; the port BAR is used by number");
+        }
+        assert!(journal.passed(), "{:?}", journal.steps());
+        pnp.remove(id).unwrap();
+    }
 }
