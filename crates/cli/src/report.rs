@@ -7,7 +7,6 @@ use std::fmt;
 use iospace_drivers::session::{ResourceRow, SessionReport};
 use iospace_hosted::Machine;
 use iospace_hosted::description::{MachineDescription, PersonalityKind};
-use serde_json::{Value, json};
 use iospace_mm::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE};
 use iospace_mm::address::{PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::CachePolicy;
@@ -16,6 +15,7 @@ use iospace_mm::io_space::IoMappingRecord;
 use iospace_mm::memory_manager::MemoryManager;
 use iospace_mm::memory_map::Region;
 use iospace_mm::reserved_mapping::Reservation;
+use serde_json::{Value, json};
 
 /// One check and its outcome.
 #[derive(Debug)]
@@ -289,7 +289,11 @@ impl fmt::Display for Report {
         if self.passed() {
             writeln!(f, "  verdict: PASS ({} devices, {} checks)", session.devices.len(), self.checks.len())
         } else {
-            writeln!(f, "  verdict: FAIL ({devices_failed} devices and {failed} of {} checks failed)", self.checks.len())
+            writeln!(
+                f,
+                "  verdict: FAIL ({devices_failed} devices and {failed} of {} checks failed)",
+                self.checks.len()
+            )
         }
     }
 }

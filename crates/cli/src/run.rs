@@ -94,8 +94,9 @@ pub fn run(options: &RunOptions<'_>) -> Result<Report, RunError> {
 
 /// The Plug and Play session on `machine`, with edu rebalanced.
 fn session(machine: &Machine) -> SessionReport {
-    let mut hardware = Hardware::new(machine.mm(), machine, machine, machine.translator(), machine.pci_windows())
-        .rebalancing(DeviceKind::Edu);
+    let mut hardware =
+        Hardware::new(machine.mm(), machine, machine, machine.translator(), machine.pci_windows())
+            .rebalancing(DeviceKind::Edu);
     for legacy in machine.legacy_devices() {
         if let Some(kind) = DeviceKind::from_name(legacy.kind) {
             hardware = hardware.with_legacy(kind, InterfaceType::Isa, legacy.resources);
@@ -131,7 +132,11 @@ fn drive(machine: &Machine) -> Report {
         nt::mm_unmap_io_space(mm, window, LARGE_PAGE_SIZE as usize);
     }
     let valid_after = nt::mm_is_address_valid(mm, window as *const c_void);
-    report.checks.push(Check::new("MmIsAddressValid after MmUnmapIoSpace", !valid_after, format!("{valid_after}")));
+    report.checks.push(Check::new(
+        "MmIsAddressValid after MmUnmapIoSpace",
+        !valid_after,
+        format!("{valid_after}"),
+    ));
     report.outstanding = mm.io_mappings().len()
         + mm.mdl_mappings().list().len()
         + mm.reservations().list().len()

@@ -34,7 +34,10 @@ fn claim_19_run_passes_on_the_memory_mapped_ports_personality() {
     let output = iospace(&["run", "--personality", "memory-mapped-ports"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("Port    bus 0x3f8 +0x8               Memory  CPU 0x90000003f8 +0x8"), "{stdout}");
+    assert!(
+        stdout.contains("Port    bus 0x3f8 +0x8               Memory  CPU 0x90000003f8 +0x8"),
+        "{stdout}"
+    );
     assert!(stdout.contains("READ/WRITE_PORT_* at mapped"), "{stdout}");
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
 }
@@ -51,7 +54,13 @@ fn run_json_is_the_same_report_as_one_object() {
     assert_eq!(edu["resources"][0]["raw"], "Memory  bus 0xfea00000 +0x100000");
     assert_eq!(edu["resources"][0]["translated"], "Memory  CPU 0xfea00000 +0x100000");
     assert!(edu["steps"].as_array().unwrap().iter().all(|step| step["passed"] == true));
-    assert!(report["driver_mappings"].as_array().unwrap().iter().any(|row| row["device"] == "ivshmem" && row["cache"] == "WC"));
+    assert!(
+        report["driver_mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["device"] == "ivshmem" && row["cache"] == "WC")
+    );
     assert_eq!(report["verifier"]["left_after_session"], 0);
     let bad = iospace(&["run", "--personality", "sparc"]);
     assert_eq!(bad.status.code(), Some(2));
