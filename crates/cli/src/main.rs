@@ -1,5 +1,6 @@
 //! `iospace`: boot a hosted machine, drive its devices through the NT mapping routines, report.
 
+mod bench;
 mod report;
 mod run;
 
@@ -22,6 +23,8 @@ enum Command {
     /// Boot a machine, enumerate its bus, start the reference drivers, let them work,
     /// rebalance one device, remove them all, and report (the default).
     Run(RunArgs),
+    /// Run the benchmark suite: each workload against its physical limit and peer designs.
+    Bench(bench::BenchArgs),
 }
 
 /// Options of `iospace run`.
@@ -57,10 +60,15 @@ impl From<Personality> for PersonalityKind {
     }
 }
 
+/// Counts heap allocations per thread for `iospace bench`; a thread-local increment otherwise.
+#[global_allocator]
+static ALLOCATOR: iospace_bench::CountingAllocator = iospace_bench::CountingAllocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run_command(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 
