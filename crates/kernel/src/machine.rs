@@ -11,11 +11,12 @@ use iospace_mm::memory_manager::{MemoryManager, MmConfig, MmInitError, VerifierO
 use iospace_mm::memory_map::MemoryMapError;
 use iospace_mm::page_table::PageTableError;
 use iospace_mm::pfn_database::PfnError;
+use iospace_pnp::pci_enumeration::{self, PciDevice};
 
 use crate::direct_map::{DirectMap, DirectMapLeaves};
 use crate::io_access::MetalIo;
 use crate::pat::PatError;
-use crate::pci::{BarSpace, ConfigPorts, PciFunction};
+use crate::pci::ConfigPorts;
 use crate::platform::MetalPlatform;
 use crate::report::Report;
 use crate::start_info::StartInfoError;
@@ -75,8 +76,8 @@ pub struct Machine {
     pub config: ConfigPorts,
     /// Bus-relative to CPU translation (x86 personality).
     pub translator: BusTranslator,
-    /// Every PCI function found.
-    pub functions: Vec<PciFunction>,
+    /// Every PCI function found at boot, with the BARs the firmware assigned.
+    pub functions: Vec<PciDevice>,
     /// `IA32_PAT` at power-on, before the kernel programmed it.
     pub power_on_pat: u64,
     /// Leaves of the direct map.
@@ -104,12 +105,15 @@ impl Machine {
         // SAFETY: the caller's contract.
         let boot_info = unsafe { crate::start_info::read(start_info) }.map_err(BootError::StartInfo)?;
         let config = ConfigPorts::default();
-        let functions = crate::pci::enumerate(&config);
-        let device_ranges: Vec<(u64, u64)> = functions
+        let functions = pci_enumeration::scan(&config);
+        // Device memory: what the host bridge decodes, and every memory BAR the firmware placed.
+        let windows = [crate::plug_and_play::PCI_WINDOW_32, crate::plug_and_play::PCI_WINDOW_64];
+        let bars =
+            functions.iter().flat_map(|function| function.bars.iter()).filter(|bar| bar.kind.is_memory());
+        let device_ranges: Vec<(u64, u64)> = windows
             .iter()
-            .flat_map(|function| function.bars.iter())
-            .filter(|bar| matches!(bar.space, BarSpace::Memory { .. }))
-            .map(|bar| (bar.address, bar.address + bar.bytes))
+            .map(|&(start, bytes)| (start, start + bytes))
+            .chain(bars.map(|bar| (bar.base.0, bar.base.0 + bar.size)))
             .collect();
         let map =
             crate::start_info::memory_map(&boot_info.memory, &device_ranges).map_err(BootError::MemoryMap)?;
@@ -130,7 +134,7 @@ impl Machine {
         mm.pfn_database().reserve(first, frames).map_err(BootError::Reserve)?;
         let direct_map_leaves =
             crate::direct_map::build(&mm, platform.direct_map(), huge_pages).map_err(BootError::DirectMap)?;
-        let translator = crate::resources::bus_translator().map_err(BootError::Translator)?;
+        let translator = crate::plug_and_play::bus_translator().map_err(BootError::Translator)?;
         Ok(Self {
             platform,
             mm,
@@ -144,17 +148,19 @@ impl Machine {
         })
     }
 
-    /// Runs the self-tests and the devices, and reports.
+    /// Runs the self-tests, then the Plug and Play session (the reference drivers), and
+    /// reports.
     pub fn run(&self) -> Report {
         let mut report = Report::new(self);
+        // The self-tests use the BARs as the firmware left them; the session moves edu.
         crate::self_tests::run(self, &mut report);
-        crate::devices::run(self, &mut report);
+        report.session = crate::plug_and_play::run(self);
         report.finish(&self.mm);
         report
     }
 
     /// The first function with `vendor:device`.
-    pub fn function(&self, vendor: u16, device: u16) -> Option<&PciFunction> {
-        self.functions.iter().find(|function| function.vendor == vendor && function.device == device)
+    pub fn function(&self, vendor: u16, device: u16) -> Option<&PciDevice> {
+        self.functions.iter().find(|function| function.vendor_id == vendor && function.device_id == device)
     }
 }

@@ -4,8 +4,9 @@
 //! Boot, in order: the serial console and the heap; the GDT, TSS and IDT (exceptions on IST
 //! stacks); the PAT in the layout `mm` encodes; the firmware's memory map and the PCI BARs,
 //! which become the memory manager's physical memory map; the memory manager over the live
-//! page tables (CR3), whose first job is the direct map of RAM. Then the self-tests and the
-//! devices, a report on the console, and the verdict through `isa-debug-exit`.
+//! page tables (CR3), whose first job is the direct map of RAM. Then the reference drivers
+//! through the PnP manager, the self-tests, a report on the console, and the verdict through
+//! `isa-debug-exit`.
 //!
 //! The kernel exists only when built with `panic = "abort"` (`--profile kernel`): a workspace-wide
 //! build or check in another profile gets a host stub that says how to build it, since a
@@ -25,8 +26,6 @@ mod cpu;
 #[cfg(panic = "abort")]
 mod descriptor_tables;
 #[cfg(panic = "abort")]
-mod devices;
-#[cfg(panic = "abort")]
 mod direct_map;
 #[cfg(panic = "abort")]
 mod exceptions;
@@ -43,13 +42,13 @@ mod pci;
 #[cfg(panic = "abort")]
 mod platform;
 #[cfg(panic = "abort")]
+mod plug_and_play;
+#[cfg(panic = "abort")]
 mod port;
 #[cfg(panic = "abort")]
 mod qemu_exit;
 #[cfg(panic = "abort")]
 mod report;
-#[cfg(panic = "abort")]
-mod resources;
 #[cfg(panic = "abort")]
 mod runtime;
 #[cfg(panic = "abort")]

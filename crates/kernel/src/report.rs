@@ -1,11 +1,13 @@
 //! The report the kernel prints on the console, in the layout of `iospace run`'s: the machine,
-//! its memory map, its devices, the mappings live at the peak, each check, and the verdict.
+//! its memory map, the Plug and Play session of the reference drivers, the memory-manager tour
+//! (here: the self-tests on the real page tables) with its mappings and checks, and the verdict.
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
+use iospace_drivers::session::SessionReport;
 use iospace_mm::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::CachePolicy;
 use iospace_mm::contiguous::ContiguousAllocation;
@@ -84,7 +86,8 @@ impl MappingLine {
 pub struct Report {
     machine: String,
     regions: Vec<Region>,
-    devices: Vec<(String, u8, u64, u64)>,
+    /// The Plug and Play session: the reference drivers on this machine's devices.
+    pub session: SessionReport,
     mappings: Vec<MappingLine>,
     checks: Vec<Check>,
     outstanding: usize,
@@ -94,14 +97,6 @@ impl Report {
     /// An empty report about `machine`.
     pub fn new(machine: &Machine) -> Self {
         let mm = &machine.mm;
-        let devices = machine
-            .functions
-            .iter()
-            .filter_map(|function| {
-                let bar = function.bars.first()?;
-                Some((device_name(function.vendor, function.device), bar.index, bar.address, bar.bytes))
-            })
-            .collect();
         Self {
             machine: format!(
                 "metal machine \"q35\" (PVH boot, real page tables): {} of RAM, {} system VA window at {}",
@@ -110,7 +105,7 @@ impl Report {
                 mm.system_va().base(),
             ),
             regions: mm.memory_map().regions().to_vec(),
-            devices,
+            session: SessionReport::default(),
             mappings: Vec::new(),
             checks: Vec::new(),
             outstanding: 0,
@@ -151,19 +146,9 @@ impl Report {
         self.outstanding = outstanding;
     }
 
-    /// Whether every check passed and nothing was left mapped.
+    /// Whether every driver did its work, every check passed and nothing was left mapped.
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|check| check.passed) && self.outstanding == 0
-    }
-}
-
-/// The short name of a device the report knows, else its IDs.
-fn device_name(vendor: u16, device: u16) -> String {
-    match (vendor, device) {
-        (0x1234, 0x11e8) => "edu".into(),
-        (0x1af4, 0x1110) => "ivshmem".into(),
-        (0x1b36, 0x0005) => "testdev".into(),
-        _ => format!("{vendor:04x}:{device:04x}"),
+        self.session.passed() && self.checks.iter().all(|check| check.passed) && self.outstanding == 0
     }
 }
 
@@ -195,11 +180,9 @@ impl fmt::Display for Report {
                 size(region.bytes)
             )?;
         }
-        writeln!(f, "\nDevices")?;
-        for (name, index, at, bytes) in &self.devices {
-            writeln!(f, "  {name:<9} BAR{index} {at:#010x}  {}", size(*bytes))?;
-        }
-        writeln!(f, "\nMappings")?;
+        writeln!(f, "\nPlug and Play session (personality: x86)")?;
+        write!(f, "{}", self.session)?;
+        writeln!(f, "\nMemory-manager tour: mappings")?;
         writeln!(
             f,
             "  {:<10} {:<18} {:<14} {:>9}  {:<5} {:<3}  pages",
@@ -218,18 +201,27 @@ impl fmt::Display for Report {
                 line.pages,
             )?;
         }
-        writeln!(f, "\nChecks")?;
+        writeln!(f, "\nMemory-manager tour: checks")?;
         for check in &self.checks {
             let mark = if check.passed { "ok  " } else { "FAIL" };
             writeln!(f, "  {mark} {:<58} {}", check.name, check.detail)?;
         }
         let failed = self.checks.iter().filter(|check| !check.passed).count();
         writeln!(f, "\nVerifier")?;
-        writeln!(f, "  mappings outstanding after stop: {}", self.outstanding)?;
+        let session = &self.session;
+        let devices_failed = session.devices.iter().filter(|device| !device.passed()).count();
+        writeln!(f, "  devices that failed: {devices_failed}")?;
+        writeln!(f, "  diagnostics: {}", session.verifier.len())?;
+        writeln!(f, "  left after the drivers were removed: {}", session.leftovers)?;
+        writeln!(f, "  left after the tour: {}", self.outstanding)?;
         if self.passed() {
-            writeln!(f, "  verdict: PASS ({} checks)", self.checks.len())
+            writeln!(f, "  verdict: PASS ({} devices, {} checks)", session.devices.len(), self.checks.len())
         } else {
-            writeln!(f, "  verdict: FAIL ({failed} of {} checks failed)", self.checks.len())
+            writeln!(
+                f,
+                "  verdict: FAIL ({devices_failed} devices and {failed} of {} checks failed)",
+                self.checks.len()
+            )
         }
     }
 }

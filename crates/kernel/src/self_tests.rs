@@ -8,7 +8,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 
-use iospace_devices::edu::{EDU_DEVICE_ID, EDU_IDENTIFICATION, EDU_VENDOR_ID};
+use iospace_drivers::edu::{
+    DEVICE_ID as EDU_DEVICE_ID, IDENTIFICATION as EDU_IDENTIFICATION, VENDOR_ID as EDU_VENDOR_ID,
+};
 use iospace_hal::registers::read_register_ulong;
 use iospace_mm::address::{HUGE_PAGE_SIZE, PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::{CachePolicy, MM_MAXIMUM_CACHE_TYPE, MemoryCachingType};
@@ -22,7 +24,6 @@ use crate::descriptor_tables::{PAGE_FAULT_IST, ist_stack_range};
 use crate::direct_map::DirectMap;
 use crate::exceptions::probe_read;
 use crate::machine::{Machine, SYSTEM_VA_BASE, SYSTEM_VA_BYTES};
-use crate::pci::BarSpace;
 use crate::report::Report;
 
 /// A 1 GiB-aligned physical range where nothing is RAM: the start of q35's 64-bit PCI window.
@@ -34,10 +35,8 @@ pub fn run(machine: &Machine, report: &mut Report) {
     direct_map_reaches_ram(machine, report);
     let edu_bar0 = machine
         .function(EDU_VENDOR_ID, EDU_DEVICE_ID)
-        .and_then(|edu| {
-            edu.bars.iter().find(|bar| bar.index == 0 && matches!(bar.space, BarSpace::Memory { .. }))
-        })
-        .map(|bar| bar.address);
+        .and_then(|edu| edu.bars.iter().find(|bar| bar.index == 0 && bar.kind.is_memory()))
+        .map(|bar| bar.base.0);
     match edu_bar0 {
         Some(bar0) => {
             leaf_bits_select_each_caching_type(machine, bar0, report);
