@@ -276,15 +276,20 @@ impl MemoryManager {
         }
         let first = physical.pfn();
         let pages = span_pages(physical.0, bytes);
-        if let Some(pfn) = self.pfns.first_unlocked_ram(first, pages) {
+        // A device range (the common case) touches no PFN entry, so it takes no PFN lock.
+        let ram = self.ram_frames(first, pages);
+        if !ram.is_empty()
+            && let Some(pfn) = self.pfns.first_unlocked_ram(first, pages)
+        {
             return Err(MapIoSpaceError::RamNotLocked { pfn });
         }
-        let ram = self.ram_frames(first, pages);
         self.check_device_cache(first, pages, protection.cache).map_err(MapIoSpaceError::CacheConflict)?;
-        let mut caches = alloc::vec![protection.cache; ram.len()];
-        self.pfns
-            .acquire_cache(&ram, protection.cache, CacheRule::Strict, &mut caches)
-            .map_err(MapIoSpaceError::CacheConflict)?;
+        if !ram.is_empty() {
+            let mut caches = alloc::vec![protection.cache; ram.len()];
+            self.pfns
+                .acquire_cache(&ram, protection.cache, CacheRule::Strict, &mut caches)
+                .map_err(MapIoSpaceError::CacheConflict)?;
+        }
 
         let largest = leaf_alignment(first, pages, self.platform.supports_huge_pages());
         let alignment_pages = largest / PAGE_SIZE;
@@ -295,7 +300,7 @@ impl MemoryManager {
         let base = match base {
             Ok(base) => base,
             Err(error) => {
-                self.pfns.release_cache(ram.into_iter());
+                self.release_ram_cache(ram);
                 return Err(error);
             }
         };
@@ -309,7 +314,7 @@ impl MemoryManager {
             Ok(leaves) => leaves,
             Err(error) => {
                 self.system_va.free(base, pages);
-                self.pfns.release_cache(ram.into_iter());
+                self.release_ram_cache(ram);
                 return Err(error);
             }
         };
@@ -378,7 +383,10 @@ impl MemoryManager {
     /// The RAM frames among `pages` frames from `first` (none for a device range, whatever its
     /// size: only RAM ranges the request overlaps are walked).
     fn ram_frames(&self, first: Pfn, pages: u64) -> alloc::vec::Vec<Pfn> {
-        if !self.pfns.any_ram(first, pages) {
+        // The memory map never changes, so asking it needs no lock (the PFN database's would).
+        let start = first.0.saturating_mul(PAGE_SIZE);
+        let end = first.0.saturating_add(pages).saturating_mul(PAGE_SIZE);
+        if !self.memory_map.ram().any(|region| region.start.0 < end && start < region.end()) {
             return alloc::vec::Vec::new();
         }
         (first.0..first.0 + pages).map(Pfn).filter(|&pfn| self.pfns.is_ram(pfn)).collect()
@@ -438,7 +446,15 @@ impl MemoryManager {
         let base = record.address.page_base();
         self.flush(self.clear_leaves(base, record.pages * PAGE_SIZE));
         self.system_va.free(base, record.pages);
-        self.pfns.release_cache(self.ram_frames(record.physical.pfn(), record.pages).into_iter());
+        self.release_ram_cache(self.ram_frames(record.physical.pfn(), record.pages));
         Ok(())
+    }
+
+    /// Drops the cache-attribute holds a mapping took on its RAM frames (none for a device
+    /// range, which then takes no PFN lock).
+    fn release_ram_cache(&self, ram: alloc::vec::Vec<Pfn>) {
+        if !ram.is_empty() {
+            self.pfns.release_cache(ram.into_iter());
+        }
     }
 }
