@@ -264,6 +264,12 @@ impl RangeAllocator {
         self.block_containing(start).is_some_and(|(bs, bl)| bs + bl >= end)
     }
 
+    /// Whether any unit of `[start, start + len)` is free. Empty or wrapping ranges hold no
+    /// unit and are reported as not free.
+    pub fn is_partly_free(&self, start: u64, len: u64) -> bool {
+        range_end(start, len).is_ok_and(|end| self.overlaps_free(start, end))
+    }
+
     /// The free blocks as `(start, len)`, in address order.
     pub fn iter_free(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.by_start.iter().map(|(&start, &len)| (start, len))

@@ -3,13 +3,151 @@
 //! One contiguous window, managed in pages by a best-fit [`RangeAllocator`]: allocation and free
 //! are O(log n) in the number of free blocks. Its size is set by the platform, so exhaustion is
 //! easy to provoke in tests.
+//!
+//! In front of the tree sits a cache of recently freed small spans and 2 MiB spans, by size
+//! ([`SpanCache`]): a driver that maps and unmaps a few pages or one large page again and again
+//! (registers, a bounce page) costs a push and a pop instead of two tree updates that each
+//! touch both indexes. Cached spans are
+//! free as far as callers can tell (they count in [`SystemVaSpace::free_pages`] and a second
+//! free of them is refused); they go back to the tree, and coalesce there, whenever the tree
+//! alone cannot satisfy a request, so the cache never makes an allocation fail.
 
 use core::fmt;
 
 use spin::Mutex;
 
-use crate::address::{HUGE_PAGE_SIZE, PAGE_SIZE, VirtualAddress};
-use crate::range_allocator::{Placement, RangeAllocator};
+use crate::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, VirtualAddress};
+use crate::range_allocator::{Placement, RangeAllocator, RangeError};
+
+/// Spans of at most this many pages are cached when freed.
+const CACHED_SPAN_PAGES: usize = 16;
+/// Spans of exactly this many pages (one 2 MiB page) are cached too: a large-page mapping of
+/// a register block is the other common short-lived mapping.
+const LARGE_SPAN_PAGES: u64 = LARGE_PAGE_SIZE / PAGE_SIZE;
+/// Size classes: 1 to [`CACHED_SPAN_PAGES`] pages, then [`LARGE_SPAN_PAGES`].
+const CLASSES: usize = CACHED_SPAN_PAGES + 1;
+/// Spans cached per class.
+const SPANS_PER_CLASS: usize = 8;
+
+/// The cache class of a span of `pages` pages.
+fn class_of(pages: u64) -> Option<usize> {
+    match pages {
+        1..=16 => Some(pages as usize - 1),
+        LARGE_SPAN_PAGES => Some(CACHED_SPAN_PAGES),
+        _ => None,
+    }
+}
+
+/// Pages of the spans of `class`.
+fn class_pages(class: usize) -> u64 {
+    if class < CACHED_SPAN_PAGES { class as u64 + 1 } else { LARGE_SPAN_PAGES }
+}
+
+/// Recently freed spans of 1 to [`CACHED_SPAN_PAGES`] pages or of [`LARGE_SPAN_PAGES`] pages,
+/// up to [`SPANS_PER_CLASS`] of each size, for the next request of that size. Fixed arrays:
+/// keeping and taking allocate nothing.
+#[derive(Debug, Default)]
+struct SpanCache {
+    /// Bit `class` is set when spans of that class are cached.
+    classes: u32,
+    /// How many spans of each class are cached.
+    counts: [u8; CLASSES],
+    /// Their first pages.
+    firsts: [[u64; SPANS_PER_CLASS]; CLASSES],
+    /// Pages held.
+    pages: u64,
+}
+
+impl SpanCache {
+    /// A cached span of exactly `pages` pages whose first page is `offset` modulo `alignment`
+    /// (a power of two), now allocated.
+    fn take(&mut self, pages: u64, alignment: u64, offset: u64) -> Option<u64> {
+        let class = class_of(pages)?;
+        let count = usize::from(self.counts[class]);
+        let cached = &mut self.firsts[class][..count];
+        // The most recently kept span first: it is the likeliest to be warm.
+        let index = cached.iter().rposition(|&first| first & (alignment - 1) == offset)?;
+        let first = cached[index];
+        cached[index] = cached[count - 1];
+        self.counts[class] -= 1;
+        if count == 1 {
+            self.classes &= !(1 << class);
+        }
+        self.pages -= pages;
+        Some(first)
+    }
+
+    /// Caches the span `[first, first + pages)`; `false` if its size is not cached or its
+    /// class is full.
+    fn keep(&mut self, first: u64, pages: u64) -> bool {
+        let Some(class) = class_of(pages) else {
+            return false;
+        };
+        let count = usize::from(self.counts[class]);
+        if count == SPANS_PER_CLASS {
+            return false;
+        }
+        self.firsts[class][count] = first;
+        self.counts[class] += 1;
+        self.classes |= 1 << class;
+        self.pages += pages;
+        true
+    }
+
+    /// Whether any cached span shares a page with `[first, first + pages)`.
+    fn overlaps(&self, first: u64, pages: u64) -> bool {
+        let end = first.saturating_add(pages);
+        let mut classes = self.classes;
+        while classes != 0 {
+            let class = classes.trailing_zeros() as usize;
+            classes &= classes - 1;
+            let length = class_pages(class);
+            let cached = &self.firsts[class][..usize::from(self.counts[class])];
+            if cached.iter().any(|&start| start < end && first < start + length) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Gives every cached span back to `tree`, where it coalesces with its neighbours.
+    fn drain_into(&mut self, tree: &mut RangeAllocator) {
+        let mut classes = self.classes;
+        while classes != 0 {
+            let class = classes.trailing_zeros() as usize;
+            classes &= classes - 1;
+            for &first in &self.firsts[class][..usize::from(self.counts[class])] {
+                // Cached spans are allocated as far as the tree knows, so it takes them back.
+                let _ = tree.free(first, class_pages(class));
+            }
+            self.counts[class] = 0;
+        }
+        self.classes = 0;
+        self.pages = 0;
+    }
+}
+
+/// The free pages of the window: the tree, and the small spans cached in front of it.
+#[derive(Debug)]
+struct FreePages {
+    tree: RangeAllocator,
+    cache: SpanCache,
+}
+
+impl FreePages {
+    /// The tree's allocation; when the tree alone cannot satisfy it, the cache is drained into
+    /// the tree first and the request tried again.
+    fn allocate_from_tree(&mut self, pages: u64, placement: &Placement) -> Option<u64> {
+        match self.tree.allocate(pages, placement) {
+            Ok(first) => Some(first),
+            Err(RangeError::Exhausted) if self.cache.pages > 0 => {
+                self.cache.drain_into(&mut self.tree);
+                self.tree.allocate(pages, placement).ok()
+            }
+            Err(_) => None,
+        }
+    }
+}
 
 /// Why a window was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +174,7 @@ impl core::error::Error for SystemVaError {}
 pub struct SystemVaSpace {
     base: VirtualAddress,
     pages: u64,
-    free: Mutex<RangeAllocator>,
+    free: Mutex<FreePages>,
 }
 
 const fn canonical_half(address: u64) -> Option<bool> {
@@ -66,7 +204,7 @@ impl SystemVaSpace {
         let mut free = RangeAllocator::new();
         // A fresh allocator accepts any non-empty range.
         let _ = free.add_free(0, pages);
-        Ok(Self { base, pages, free: Mutex::new(free) })
+        Ok(Self { base, pages, free: Mutex::new(FreePages { tree: free, cache: SpanCache::default() }) })
     }
 
     /// The first address of the window.
@@ -81,7 +219,8 @@ impl SystemVaSpace {
 
     /// Pages not allocated.
     pub fn free_pages(&self) -> u64 {
-        self.free.lock().free_units()
+        let free = self.free.lock();
+        free.tree.free_units() + free.cache.pages
     }
 
     /// Whether `address` is inside the window.
@@ -93,7 +232,11 @@ impl SystemVaSpace {
     /// `alignment_pages` (a power of two), or `None` when the window has no such run.
     pub fn allocate(&self, pages: u64, alignment_pages: u64, offset_pages: u64) -> Option<VirtualAddress> {
         let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
-        let first = self.free.lock().allocate(pages, &placement).ok()?;
+        let mut free = self.free.lock();
+        let first = match free.cache.take(pages, placement.alignment, placement.offset) {
+            Some(first) => first,
+            None => free.allocate_from_tree(pages, &placement)?,
+        };
         Some(self.base.add(first * PAGE_SIZE))
     }
 
@@ -111,17 +254,17 @@ impl SystemVaSpace {
         }
         let span = pages.checked_add(step - 1)?;
         let mut free = self.free.lock();
-        let first = free.allocate(span, &Placement::ANY).ok()?;
+        let first = free.allocate_from_tree(span, &Placement::ANY)?;
         let address = self.base.0 + first * PAGE_SIZE;
         let start = address.next_multiple_of(multiple);
         let head = (start - address) / PAGE_SIZE;
         let tail = span - head - pages;
         // Both pieces were just taken from the free set, so giving them back cannot fail.
         if head > 0 {
-            let _ = free.free(first, head);
+            let _ = free.tree.free(first, head);
         }
         if tail > 0 {
-            let _ = free.free(first + head + pages, tail);
+            let _ = free.tree.free(first + head + pages, tail);
         }
         Some(VirtualAddress(start))
     }
@@ -133,13 +276,20 @@ impl SystemVaSpace {
             return false;
         }
         let first = (address.0 - self.base.0) / PAGE_SIZE;
-        self.free.lock().free(first, pages).is_ok()
+        let mut free = self.free.lock();
+        if free.tree.is_partly_free(first, pages) || free.cache.overlaps(first, pages) {
+            return false;
+        }
+        free.cache.keep(first, pages) || free.tree.free(first, pages).is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn windows_must_be_aligned_and_canonical() {
@@ -176,6 +326,48 @@ mod tests {
         let va = space.allocate_multiple_of(3, 3 * PAGE_SIZE).unwrap();
         assert_eq!(space.free_pages(), before - 3, "only the pages asked for are taken");
         assert!(space.free(va, 3));
+    }
+
+    #[test]
+    fn a_freed_small_span_is_reused_and_a_second_free_of_it_refused() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 64 * PAGE_SIZE).unwrap();
+        let a = space.allocate(3, 1, 0).unwrap();
+        let b = space.allocate(5, 1, 0).unwrap();
+        assert!(space.free(a, 3));
+        assert_eq!(space.free_pages(), 59, "a cached span counts as free");
+        assert!(!space.free(a, 3), "double free of a cached span");
+        assert!(!space.free(a.add(PAGE_SIZE), 1), "a page inside a cached span is free already");
+        assert_eq!(space.allocate(3, 1, 0), Some(a), "the next span of that size is the cached one");
+        assert!(space.free(a, 3));
+        assert!(space.free(b, 5));
+        // A request the tree cannot meet alone takes the cached spans back, and they coalesce.
+        assert_eq!(space.allocate(64, 1, 0), Some(space.base()));
+        assert_eq!(space.free_pages(), 0);
+    }
+
+    #[test]
+    fn cached_spans_coalesce_back_for_large_and_aligned_requests() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 32 * PAGE_SIZE).unwrap();
+        let spans: Vec<_> = (0..8).map(|_| space.allocate(4, 1, 0).unwrap()).collect();
+        for &span in &spans {
+            assert!(space.free(span, 4));
+        }
+        assert_eq!(space.free_pages(), 32);
+        let whole = space.allocate(32, 32, 0).unwrap();
+        assert_eq!(whole, space.base(), "the eight cached spans coalesced into the whole window");
+        assert!(space.free(whole, 32));
+        assert!(space.allocate_multiple_of(32, 32 * PAGE_SIZE).is_some());
+    }
+
+    #[test]
+    fn a_cached_large_span_serves_only_requests_it_is_aligned_for() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 8 << 20).unwrap();
+        let large = space.allocate(512, 512, 0).unwrap();
+        assert!(space.free(large, 512));
+        let skewed = space.allocate(512, 512, 5).unwrap();
+        assert_ne!(skewed, large, "the cached span is not congruent to 5");
+        assert_eq!((skewed.0 / PAGE_SIZE) % 512, 5);
+        assert_eq!(space.allocate(512, 512, 0), Some(large));
     }
 
     #[test]
