@@ -1,6 +1,7 @@
 //! `iospace`: boot a hosted machine, drive its devices through the NT mapping routines, report.
 
 mod bench;
+mod qemu;
 mod report;
 mod run;
 
@@ -25,6 +26,9 @@ enum Command {
     Run(RunArgs),
     /// Run the benchmark suite: each workload against its physical limit and peer designs.
     Bench(bench::BenchArgs),
+    /// Build the metal kernel, boot it under QEMU (q35, TCG) with the default machine's
+    /// devices, show its console, and check the ivshmem shared-memory file from the host.
+    Qemu(qemu::QemuArgs),
 }
 
 /// Options of `iospace run`.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run_command(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Qemu(args) => qemu::command(&args),
     }
 }
 
