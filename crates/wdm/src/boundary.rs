@@ -1,6 +1,6 @@
 //! The line between C and Rust that every exported routine crosses.
 //!
-//! A routine's body runs inside [`enter`], which
+//! A routine's body runs inside `enter`, which
 //! 1. finds the booted machine (a routine called before `IospBoot` is bug check
 //!    [`NO_MACHINE`](crate::control::NO_MACHINE));
 //! 2. runs the body under `catch_bug_check`, so a bug check raised anywhere below unwinds the
@@ -9,7 +9,7 @@
 //! 3. catches any other panic, so no unwind ever reaches C: a panic is a defect of iospace, not
 //!    of the driver, and it ends the process with `abort` after the panic message;
 //! 4. only then, with nothing left to drop on the Rust side, hands the bug check to the C
-//!    callback (see [`stop`]).
+//!    callback (see `stop`).
 //!
 //! Because of step 4 a callback that `longjmp`s out skips nothing but frames with no
 //! destructors (this function's and the exported routine's): every lock is released and the
