@@ -40,6 +40,10 @@ pub struct QemuArgs {
     /// Keep the shared-memory file afterwards, for inspection.
     #[arg(long)]
     keep_shared_memory: bool,
+    /// The kernel command line (QEMU's `-append`); `iospace.stop=page-fault` or
+    /// `iospace.stop=unmap-unknown` make the kernel bug-check on purpose.
+    #[arg(long, value_name = "TEXT")]
+    append: Option<String>,
     /// Seconds QEMU may run before it is stopped and the run fails.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     timeout: u64,
@@ -134,7 +138,7 @@ pub fn build_kernel() -> Result<PathBuf, QemuError> {
 }
 
 /// The QEMU command line: q35 under TCG, the default machine's devices, COM1 on stdio.
-fn qemu_command(program: &Path, kernel: &Path, shared_memory: &Path) -> Command {
+fn qemu_command(program: &Path, kernel: &Path, shared_memory: &Path, append: Option<&str>) -> Command {
     let mut command = Command::new(program);
     command
         .args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "512M"])
@@ -150,6 +154,7 @@ fn qemu_command(program: &Path, kernel: &Path, shared_memory: &Path) -> Command 
         .args(["-device", "pci-testdev"])
         .arg("-kernel")
         .arg(kernel)
+        .args(append.map(|text| ["-append", text]).into_iter().flatten())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -193,7 +198,7 @@ pub fn check_shared_memory(path: &Path) -> Result<String, String> {
 /// Boots `kernel` under QEMU, echoing the console to stdout, and checks the shared memory.
 pub fn boot(args: &QemuArgs, kernel: &Path) -> Result<QemuOutcome, QemuError> {
     let shared_memory = args.shared_memory.clone().unwrap_or_else(fresh_shared_memory_path);
-    let mut child = qemu_command(&args.qemu, kernel, &shared_memory)
+    let mut child = qemu_command(&args.qemu, kernel, &shared_memory, args.append.as_deref())
         .spawn()
         .map_err(|source| QemuError::Spawn { program: args.qemu.display().to_string(), source })?;
     let console = child.stdout.take().map(|stdout| {

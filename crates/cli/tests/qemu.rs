@@ -31,6 +31,17 @@ impl Drop for Removed {
     }
 }
 
+fn iospace_qemu(shared_memory: &Removed, extra: &[&str]) -> (std::process::Output, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_iospace"))
+        .args(["qemu", "--keep-shared-memory", "--timeout", "120", "--shared-memory"])
+        .arg(&shared_memory.0)
+        .args(extra)
+        .output()
+        .expect("iospace runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output, stdout)
+}
+
 #[test]
 fn the_kernel_boots_under_qemu_runs_the_drivers_and_leaves_the_pattern_in_shared_memory() {
     if !qemu_installed() {
@@ -41,12 +52,7 @@ fn the_kernel_boots_under_qemu_runs_the_drivers_and_leaves_the_pattern_in_shared
         return;
     }
     let shared_memory = Removed(shared_memory_path());
-    let output = Command::new(env!("CARGO_BIN_EXE_iospace"))
-        .args(["qemu", "--keep-shared-memory", "--timeout", "120", "--shared-memory"])
-        .arg(&shared_memory.0)
-        .output()
-        .expect("iospace runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (output, stdout) = iospace_qemu(&shared_memory, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "status {}\n{stdout}\n{stderr}", output.status);
 
@@ -67,6 +73,7 @@ fn the_kernel_boots_under_qemu_runs_the_drivers_and_leaves_the_pattern_in_shared
         "ok   unmapped address page-faults; handler on its IST stack",
         "ok   1 GiB-aligned range maps with a 1 GiB leaf",
         "ok   MmUnmapIoSpace invalidates one invlpg per leaf",
+        "ok   MmMapLockedPagesWithReservedMapping aliases the pool buffer",
         "verdict: PASS",
         "kernel: PASS (isa-debug-exit 0x10, QEMU status 33)",
     ] {
@@ -78,4 +85,23 @@ fn the_kernel_boots_under_qemu_runs_the_drivers_and_leaves_the_pattern_in_shared
     let contents = std::fs::read(&shared_memory.0).expect("the shared-memory file is kept");
     let expected = pattern(PATTERN_BYTES as usize);
     assert_eq!(&contents[..expected.len()], &expected[..], "the ivshmem pattern in {:?}", shared_memory.0);
+}
+
+#[test]
+fn a_bug_check_on_metal_prints_the_stop_line_and_exits_with_a_failure_code() {
+    if !qemu_installed() {
+        eprintln!("\n*** SKIPPED: {QEMU} is not installed, so the metal bug-check path was not run. ***\n");
+        return;
+    }
+    for (how, stop_line) in [
+        ("page-fault", "*** STOP: 0x00000050 (0xFFFFC00700000000, 0x0000000000000000"),
+        ("unmap-unknown", "*** STOP: 0x000000DA (0x0000000000000400, 0xFFFFC00700000000"),
+    ] {
+        let shared_memory = Removed(shared_memory_path());
+        let (output, stdout) = iospace_qemu(&shared_memory, &["--append", &format!("iospace.stop={how}")]);
+        assert_eq!(output.status.code(), Some(1), "{how}: {stdout}");
+        assert!(stdout.contains(stop_line), "{how}: missing {stop_line:?} in:\n{stdout}");
+        assert!(stdout.contains("kernel: FAIL: bug check (QEMU status 37)"), "{how}: {stdout}");
+        assert!(!stdout.contains("verdict: PASS"), "{how}: {stdout}");
+    }
 }

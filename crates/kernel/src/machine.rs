@@ -84,6 +84,8 @@ pub struct Machine {
     pub direct_map_leaves: DirectMapLeaves,
     /// The kernel image and heap, `[start, end)` physical.
     pub image: (u64, u64),
+    /// The kernel command line.
+    pub command_line: alloc::string::String,
 }
 
 impl fmt::Debug for Machine {
@@ -145,6 +147,7 @@ impl Machine {
             power_on_pat,
             direct_map_leaves,
             image,
+            command_line: boot_info.command_line,
         })
     }
 

@@ -24,6 +24,8 @@ mod console;
 #[cfg(panic = "abort")]
 mod cpu;
 #[cfg(panic = "abort")]
+mod deliberate_stop;
+#[cfg(panic = "abort")]
 mod descriptor_tables;
 #[cfg(panic = "abort")]
 mod direct_map;
@@ -80,6 +82,7 @@ pub extern "C" fn kernel_main(start_info: u64) -> ! {
             exit(ExitCode::ChecksFailed)
         }
     };
+    deliberate_stop::on_request(&machine);
     let report = machine.run();
     kprint!("{report}");
     exit(if report.passed() { ExitCode::Success } else { ExitCode::ChecksFailed })

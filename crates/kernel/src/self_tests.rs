@@ -14,10 +14,11 @@ use iospace_drivers::edu::{
 use iospace_hal::registers::read_register_ulong;
 use iospace_mm::address::{HUGE_PAGE_SIZE, PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::{CachePolicy, MM_MAXIMUM_CACHE_TYPE, MemoryCachingType};
-use iospace_mm::nt;
 use iospace_mm::page_table::{PTE_CACHE_DISABLE, PTE_PAT_4KIB, PTE_PAT_LARGE, PTE_WRITE_THROUGH, PageSize};
 use iospace_mm::pat::{PAT_MSR_VALUE, policy_of_pat_entry, pte_bits};
 use iospace_mm::platform::Platform;
+use iospace_mm::pool::POOL_FLAG_NON_PAGED;
+use iospace_mm::{nt, nt_mdl};
 
 use crate::cpu::{IA32_PAT, read_msr};
 use crate::descriptor_tables::{PAGE_FAULT_IST, ist_stack_range};
@@ -46,6 +47,7 @@ pub fn run(machine: &Machine, report: &mut Report) {
         None => report.check("self-test device (edu BAR0)", false, "no edu device on the bus".into()),
     }
     huge_range_uses_a_huge_leaf(machine, report);
+    reserved_mapping_aliases_a_locked_buffer(machine, report);
 }
 
 fn pat_is_programmed(machine: &Machine, report: &mut Report) {
@@ -244,5 +246,67 @@ fn huge_range_uses_a_huge_leaf(machine: &Machine, report: &mut Report) {
         "MmUnmapIoSpace invalidates one invlpg per leaf",
         invalidations == expected_invalidations,
         format!("{invalidations} invlpg for {}", if huge { "1 leaf" } else { "512 leaves" }),
+    );
+}
+
+/// The pool tag of what the self-tests allocate ('Iosp').
+const TAG: u32 = u32::from_le_bytes(*b"Iosp");
+/// Pages reserved, and pages of the pool buffer mapped into the reservation.
+const RESERVED_PAGES: usize = 4;
+const BUFFER_PAGES: usize = 3;
+/// Map/unmap rounds through the reservation.
+const RESERVED_ROUNDS: u64 = 100;
+
+/// A storage driver's pattern on real page tables: reserve VA once, lock a pool buffer, map it
+/// into the reservation and unmap it again, over and over. Every write through the reserved
+/// mapping must be seen through the pool's own address: two leaves, one frame.
+fn reserved_mapping_aliases_a_locked_buffer(machine: &Machine, report: &mut Report) {
+    let mm = &machine.mm;
+    let name = "MmMapLockedPagesWithReservedMapping aliases the pool buffer";
+    let buffer_bytes = BUFFER_PAGES * PAGE_SIZE as usize;
+    let reservation = nt_mdl::mm_allocate_mapping_address(mm, RESERVED_PAGES * PAGE_SIZE as usize, TAG);
+    let buffer = nt::ex_allocate_pool2(mm, POOL_FLAG_NON_PAGED, buffer_bytes, TAG);
+    let mdl = if buffer.is_null() {
+        core::ptr::null_mut()
+    } else {
+        nt_mdl::io_allocate_mdl(mm, buffer, buffer_bytes as u32)
+    };
+    let locked = !mdl.is_null() && nt_mdl::mm_probe_and_lock_pages(mm, mdl, 0, 1).is_ok();
+    let mut agreed = 0;
+    if !reservation.is_null() && locked {
+        let cached = MemoryCachingType::Cached as i32;
+        for round in 0..RESERVED_ROUNDS {
+            let mapped = nt_mdl::mm_map_locked_pages_with_reserved_mapping(mm, reservation, TAG, mdl, cached);
+            if mapped.is_null() {
+                break;
+            }
+            let slot = (round as usize * 8) % buffer_bytes;
+            // SAFETY: `mapped` and `buffer` both map the locked pool buffer (BUFFER_PAGES pages)
+            // and `slot + 8` stays inside it.
+            let seen = unsafe {
+                mapped.cast::<u8>().add(slot).cast::<u64>().write_volatile(round ^ 0xA5A5);
+                buffer.cast::<u8>().add(slot).cast::<u64>().read_volatile()
+            };
+            agreed += u64::from(seen == round ^ 0xA5A5);
+            nt_mdl::mm_unmap_reserved_mapping(mm, reservation, TAG, mdl);
+        }
+    }
+    let faults_after = !reservation.is_null() && probe_read(reservation as u64).is_err();
+    if locked {
+        nt_mdl::mm_unlock_pages(mm, mdl);
+    }
+    if !mdl.is_null() {
+        nt_mdl::io_free_mdl(mm, mdl);
+    }
+    if !buffer.is_null() {
+        nt::ex_free_pool_with_tag(mm, buffer, TAG);
+    }
+    if !reservation.is_null() {
+        nt_mdl::mm_free_mapping_address(mm, reservation, TAG);
+    }
+    report.check(
+        name,
+        agreed == RESERVED_ROUNDS && faults_after,
+        format!("{agreed} of {RESERVED_ROUNDS} writes seen through the pool; unmapped reservation faults: {faults_after}"),
     );
 }

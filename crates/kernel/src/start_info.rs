@@ -6,6 +6,7 @@
 //! ranges are grown to whole pages, and where they meet, reserved wins. Device ranges (BARs)
 //! are grown to whole pages, merged, and kept only where the firmware describes nothing else.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -59,7 +60,12 @@ pub struct FirmwareRange {
 pub struct BootInfo {
     /// The firmware's memory map, as given.
     pub memory: Vec<FirmwareRange>,
+    /// The kernel command line (QEMU's `-append`), empty if none.
+    pub command_line: String,
 }
+
+/// Bytes of command line read at most.
+const COMMAND_LINE_LIMIT: usize = 4096;
 
 /// Why the start info was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +108,19 @@ pub unsafe fn read(address: u64) -> Result<BootInfo, StartInfoError> {
             FirmwareRange { start: entry.addr, bytes: entry.size, kind: entry.kind }
         })
         .collect();
-    Ok(BootInfo { memory })
+    let mut command_line = String::new();
+    if info.cmdline_paddr != 0 {
+        let text = info.cmdline_paddr as *const u8;
+        for index in 0..COMMAND_LINE_LIMIT {
+            // SAFETY: PVH's command line is a NUL-terminated string at `cmdline_paddr`,
+            // identity-mapped like the start info; the loop stops at the NUL.
+            match unsafe { text.add(index).read() } {
+                0 => break,
+                byte => command_line.push(char::from(byte)),
+            }
+        }
+    }
+    Ok(BootInfo { memory, command_line })
 }
 
 /// Half-open ranges `[start, end)`.
