@@ -5,6 +5,7 @@
 //! by its base page, which is what lets the NT facade check the address and size a driver
 //! passes to `MmUnmapIoSpace`, and lets the verifier report leaks with the call site.
 
+use alloc::collections::BTreeMap;
 use core::fmt;
 use core::panic::Location;
 
@@ -227,6 +228,42 @@ fn leaf_size_at(physical: u64, remaining: u64, largest: u64) -> PageSize {
     PageSize::Size4KiB
 }
 
+/// The leaves [`MemoryManager::map_io_space`] writes for `bytes` (whole pages) from `physical`
+/// with leaves up to `largest`: the same walk as the writing, without the writing.
+fn plan_leaves(physical: PhysicalAddress, bytes: u64, largest: u64) -> LeafCounts {
+    let mut leaves = LeafCounts::default();
+    let mut done = 0;
+    while done < bytes {
+        let size = leaf_size_at(physical.0 + done, bytes - done, largest);
+        leaves.count(size);
+        done += size.bytes();
+    }
+    leaves
+}
+
+/// Refuses a device range that a live mapping in `mappings` already maps with another memory
+/// type.
+fn device_cache_conflict(
+    mappings: &BTreeMap<u64, IoMappingRecord>,
+    first: Pfn,
+    pages: u64,
+    cache: CachePolicy,
+) -> Result<(), CacheConflict> {
+    let end = first.0 + pages;
+    for record in mappings.values() {
+        let start = record.physical.pfn().0;
+        let overlap_start = start.max(first.0);
+        if overlap_start < end.min(start + record.pages) && record.protection.cache != cache {
+            return Err(CacheConflict {
+                pfn: Pfn(overlap_start),
+                existing: record.protection.cache,
+                requested: cache,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl MemoryManager {
     /// `MmMapIoSpace`: maps `bytes` bytes of physical memory from `physical` with `cache`,
     /// readable, writable and executable. The returned address maps `physical` itself (it keeps
@@ -283,7 +320,6 @@ impl MemoryManager {
         {
             return Err(MapIoSpaceError::RamNotLocked { pfn });
         }
-        self.check_device_cache(first, pages, protection.cache).map_err(MapIoSpaceError::CacheConflict)?;
         if !ram.is_empty() {
             let mut caches = alloc::vec![protection.cache; ram.len()];
             self.pfns
@@ -293,35 +329,39 @@ impl MemoryManager {
 
         let largest = leaf_alignment(first, pages, self.platform.supports_huge_pages());
         let alignment_pages = largest / PAGE_SIZE;
-        let base = self
-            .system_va
-            .allocate(pages, alignment_pages, first.0 % alignment_pages)
-            .ok_or(MapIoSpaceError::VaExhausted);
-        let base = match base {
-            Ok(base) => base,
-            Err(error) => {
-                self.release_ram_cache(ram);
-                return Err(error);
-            }
+        let Some(base) = self.system_va.allocate(pages, alignment_pages, first.0 % alignment_pages) else {
+            self.release_ram_cache(ram);
+            return Err(MapIoSpaceError::VaExhausted);
         };
+        let address = base.add(physical.page_offset());
+        let leaves = plan_leaves(first.address(), pages * PAGE_SIZE, largest);
+        let owner = self.current_owner();
+        let record = IoMappingRecord { address, physical, bytes, pages, protection, leaves, location, owner };
+        // The conflict check and the record share one critical section, so two mappings of one
+        // device range with different memory types cannot both pass it. The record goes in
+        // before the leaves: no translation with a conflicting type ever exists, even briefly.
+        {
+            let mut mappings = self.io_mappings.lock();
+            if let Err(conflict) = device_cache_conflict(&mappings, first, pages, protection.cache) {
+                drop(mappings);
+                self.system_va.free(base, pages);
+                self.release_ram_cache(ram);
+                return Err(MapIoSpaceError::CacheConflict(conflict));
+            }
+            mappings.insert(base.0, record);
+        }
         let attributes = LeafAttributes {
             writable: protection.writable,
             executable: protection.executable,
             cache: protection.cache,
             global: true,
         };
-        let leaves = match self.write_leaves(base, first.address(), pages * PAGE_SIZE, largest, attributes) {
-            Ok(leaves) => leaves,
-            Err(error) => {
-                self.system_va.free(base, pages);
-                self.release_ram_cache(ram);
-                return Err(error);
-            }
-        };
-        let address = base.add(physical.page_offset());
-        let owner = self.current_owner();
-        let record = IoMappingRecord { address, physical, bytes, pages, protection, leaves, location, owner };
-        self.io_mappings.lock().insert(base.0, record);
+        if let Err(error) = self.write_leaves(base, first.address(), pages * PAGE_SIZE, largest, attributes) {
+            self.io_mappings.lock().remove(&base.0);
+            self.system_va.free(base, pages);
+            self.release_ram_cache(ram);
+            return Err(error);
+        }
         Ok(IoMapping { mm: self, address, bytes })
     }
 
@@ -334,9 +374,8 @@ impl MemoryManager {
         bytes: u64,
         largest: u64,
         attributes: LeafAttributes,
-    ) -> Result<LeafCounts, MapIoSpaceError> {
+    ) -> Result<(), MapIoSpaceError> {
         let memory = self.platform.physical_memory();
-        let mut leaves = LeafCounts::default();
         let mut flush = TlbFlush::empty();
         let mut done = 0;
         while done < bytes {
@@ -356,11 +395,10 @@ impl MemoryManager {
                     return Err(MapIoSpaceError::OutOfPageTableFrames);
                 }
             }
-            leaves.count(size);
             done += size.bytes();
         }
         self.flush(flush);
-        Ok(leaves)
+        Ok(())
     }
 
     /// Clears every leaf in `[base, base + bytes)`, whatever its size.
@@ -390,24 +428,6 @@ impl MemoryManager {
             return alloc::vec::Vec::new();
         }
         (first.0..first.0 + pages).map(Pfn).filter(|&pfn| self.pfns.is_ram(pfn)).collect()
-    }
-
-    /// Refuses a device range that a live mapping already maps with another memory type.
-    fn check_device_cache(&self, first: Pfn, pages: u64, cache: CachePolicy) -> Result<(), CacheConflict> {
-        let end = first.0 + pages;
-        let mappings = self.io_mappings.lock();
-        for record in mappings.values() {
-            let start = record.physical.pfn().0;
-            let overlap_start = start.max(first.0);
-            if overlap_start < end.min(start + record.pages) && record.protection.cache != cache {
-                return Err(CacheConflict {
-                    pfn: Pfn(overlap_start),
-                    existing: record.protection.cache,
-                    requested: cache,
-                });
-            }
-        }
-        Ok(())
     }
 
     /// `MmUnmapIoSpace`: releases the mapping returned at `address` for `bytes` bytes. The
