@@ -113,3 +113,24 @@ pub extern "C" fn IospOutstandingMappings() -> u32 {
 pub unsafe extern "C" fn IospSetCallSite(file: *const c_char, line: u32) {
     boundary::set_call_site(file, line);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_boot_failure_has_its_documented_status() {
+        assert_eq!(boot_status(&BootFailure::AlreadyBooted), status::INVALID_DEVICE_STATE);
+        let missing = BootFailure::Read {
+            path: "/nonexistent".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(boot_status(&missing), status::OBJECT_NAME_NOT_FOUND);
+        let invalid = iospace_hosted::MachineDescription::from_toml("ram_mib = 1").unwrap_err();
+        assert_eq!(boot_status(&BootFailure::from(invalid)), status::INVALID_PARAMETER);
+        let host = BootFailure::Boot(iospace_hosted::BootError::Host(std::io::Error::from(
+            std::io::ErrorKind::OutOfMemory,
+        )));
+        assert_eq!(boot_status(&host), status::INSUFFICIENT_RESOURCES);
+    }
+}

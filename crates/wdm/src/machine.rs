@@ -166,3 +166,14 @@ fn tag_text(tag: u32) -> String {
         .collect();
     format!("'{text}'")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_read_as_their_four_characters_first_byte_first() {
+        assert_eq!(tag_text(u32::from_le_bytes(*b"wdmT")), "'wdmT'");
+        assert_eq!(tag_text(u32::from_le_bytes([b'A', 0, 0x7F, b' '])), "'A.. '");
+    }
+}
