@@ -5,7 +5,7 @@
 //! by its base page, which is what lets the NT facade check the address and size a driver
 //! passes to `MmUnmapIoSpace`, and lets the verifier report leaks with the call site.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, btree_map};
 use core::fmt;
 use core::panic::Location;
 
@@ -443,7 +443,8 @@ impl MemoryManager {
         let record = {
             let mut mappings = self.io_mappings.lock();
             let base = address.page_base();
-            let Some(record) = mappings.get(&base.0) else {
+            // One search finds the record and removes it.
+            let btree_map::Entry::Occupied(entry) = mappings.entry(base.0) else {
                 let containing = mappings.range(..=base.0).next_back().map(|(_, record)| *record);
                 return Err(match containing {
                     Some(record) if base.0 < record.address.page_base().0 + record.pages * PAGE_SIZE => {
@@ -452,6 +453,7 @@ impl MemoryManager {
                     _ => UnmapIoSpaceError::NotMapped { address, pages: requested_pages },
                 });
             };
+            let record = *entry.get();
             if record.pages != requested_pages {
                 return Err(UnmapIoSpaceError::SizeMismatch {
                     address: record.address,
@@ -459,8 +461,7 @@ impl MemoryManager {
                     requested_pages,
                 });
             }
-            let record = *record;
-            mappings.remove(&base.0);
+            entry.remove();
             record
         };
         let base = record.address.page_base();
