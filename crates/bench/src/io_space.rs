@@ -49,7 +49,7 @@ fn io_space_workload(
     let leaves = bytes.div_ceil(limit_leaf.bytes());
     let mut limit = LeafLimit::new(&mm, limit_leaf, leaves, 4, DEVICE_LEAF);
     let entries = leaves_written(&mm, physical, bytes as usize);
-    let ops = options.ops(if limit_leaf == PageSize::Size4KiB { 400_000 / leaves.max(1) } else { 200_000 });
+    let ops = options.ops(if limit_leaf == PageSize::Size4KiB { 50_000 / leaves.max(1) } else { 50_000 });
     let leaf_bytes = limit_leaf.bytes();
     let mut subject = |_| map_and_unmap(&mm, physical, bytes as usize);
     let mut floor = |_| limit.map_unmap(|leaf| PhysicalAddress(physical.0 + leaf * leaf_bytes));

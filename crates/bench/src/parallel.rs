@@ -45,7 +45,7 @@ fn run_threads(mm: &MemoryManager, threads: u64, ops: u64) -> (Duration, u64) {
 /// Workload 8. Target: two threads give at least 1.7 x one thread's throughput.
 pub fn parallel_map(options: &Options) -> WorkloadReport {
     let mm = emulated_mm();
-    let ops = options.ops(200_000);
+    let ops = options.ops(50_000);
     let (mut one, mut two, mut allocations) = (Duration::MAX, Duration::MAX, 0);
     // Warm-up round first; then the best round of each, alternating.
     for round in 0..=options.rounds() {

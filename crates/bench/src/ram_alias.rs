@@ -121,7 +121,7 @@ pub fn hosted_ram_alias(options: &Options) -> Result<WorkloadReport, WorkloadErr
     check_alias(&machine, mdl, frame.cast::<u8>().as_ptr())?;
 
     let scratch = ScratchPage::reserve()?;
-    let ops = options.ops(50_000);
+    let ops = options.ops(5_000);
     let cached = MemoryCachingType::Cached as i32;
     let mut subject = |_| {
         let address = nt_mdl::mm_map_locked_pages_specify_cache(

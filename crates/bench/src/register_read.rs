@@ -31,7 +31,7 @@ pub fn register_read(options: &Options) -> Result<WorkloadReport, WorkloadError>
         return Err(WorkloadError::Setup("edu's identification register reads wrong"));
     }
 
-    let ops = options.ops(1_000_000);
+    let ops = options.ops(100_000);
     let mut subject = |_| {
         std::hint::black_box(read_register_ulong(&machine, mm, std::hint::black_box(identification)));
     };

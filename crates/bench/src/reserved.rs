@@ -56,7 +56,7 @@ pub fn reserved_mapping_16pages(options: &Options) -> WorkloadReport {
     assert!(!reservation.is_null(), "MmAllocateMappingAddress refused 16 pages");
     let mut limit = LeafLimit::new(&mm, PageSize::Size4KiB, PAGES, 4, RAM_LEAF);
 
-    let ops = options.ops(100_000);
+    let ops = options.ops(10_000);
     let cached = MemoryCachingType::Cached as i32;
     let mut subject = |_| {
         let address = nt_mdl::mm_map_locked_pages_with_reserved_mapping(&mm, reservation, TAG, mdl, cached);

@@ -24,9 +24,11 @@ impl Options {
         if self.quick { (full / 200).max(50) } else { full }
     }
 
-    /// Measured rounds (after one warm-up round).
+    /// Measured rounds (after one warm-up round). Many short rounds rather than a few long
+    /// ones: on a shared machine, the fastest of many short batches is the likeliest to have
+    /// run undisturbed, for the subject and its baseline alike.
     pub fn rounds(&self) -> u32 {
-        if self.quick { 1 } else { 5 }
+        if self.quick { 1 } else { 20 }
     }
 
     /// Whether heap allocations are being counted.
