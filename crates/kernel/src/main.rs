@@ -14,7 +14,7 @@
 #![cfg_attr(panic = "abort", no_std)]
 #![cfg_attr(panic = "abort", no_main)]
 
-#[cfg(panic = "abort")]
+#[cfg(any(panic = "abort", test))]
 extern crate alloc;
 
 #[cfg(panic = "abort")]
@@ -55,7 +55,7 @@ mod report;
 mod runtime;
 #[cfg(panic = "abort")]
 mod self_tests;
-#[cfg(panic = "abort")]
+#[cfg(any(panic = "abort", test))]
 mod start_info;
 #[cfg(panic = "abort")]
 mod stop;
@@ -88,7 +88,8 @@ pub extern "C" fn kernel_main(start_info: u64) -> ! {
     exit(if report.passed() { ExitCode::Success } else { ExitCode::ChecksFailed })
 }
 
-/// Without `panic = "abort"` there is no kernel: say how to build one.
+/// Without `panic = "abort"` there is no kernel: say how to build one. (Host unit tests of the
+/// kernel's pure logic build this way too.)
 #[cfg(not(panic = "abort"))]
 fn main() {
     eprintln!(

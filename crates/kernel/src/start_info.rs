@@ -6,6 +6,9 @@
 //! ranges are grown to whole pages, and where they meet, reserved wins. Device ranges (BARs)
 //! are grown to whole pages, merged, and kept only where the firmware describes nothing else.
 
+// The host unit-test build uses only the memory-map builder; the kernel uses everything.
+#![cfg_attr(not(panic = "abort"), allow(dead_code))]
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -192,4 +195,80 @@ pub fn memory_map(firmware: &[FirmwareRange], devices: &[Span]) -> Result<Memory
     regions.extend(reserved.iter().map(region(RegionKind::Reserved)));
     regions.extend(devices.iter().map(region(RegionKind::Device)));
     MemoryMap::new(regions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const RAM: u32 = 1;
+    const RESERVED: u32 = 2;
+
+    fn range(start: u64, bytes: u64, kind: u32) -> FirmwareRange {
+        FirmwareRange { start, bytes, kind }
+    }
+
+    fn spans(map: &MemoryMap, kind: RegionKind) -> Vec<(u64, u64)> {
+        map.regions()
+            .iter()
+            .filter(|region| region.kind == kind)
+            .map(|region| (region.start.0, region.end()))
+            .collect()
+    }
+
+    /// QEMU q35's map with 512 MiB: byte-granular ends and a reserved range inside RAM.
+    fn q35() -> Vec<FirmwareRange> {
+        vec![
+            range(0, 0x9FC00, RAM),
+            range(0x9FC00, 0x400, RESERVED),
+            range(0xF0000, 0x10000, RESERVED),
+            range(0x10_0000, 0x1FEE_0000, RAM),
+            range(0x1FFE_0000, 0x2_0000, RESERVED),
+            range(0xB000_0000, 0x1000_0000, RESERVED),
+        ]
+    }
+
+    #[test]
+    fn ram_shrinks_to_whole_pages_and_reserved_grows() {
+        let map = memory_map(&q35(), &[]).unwrap();
+        assert_eq!(spans(&map, RegionKind::Ram), [(0, 0x9F000), (0x10_0000, 0x1FFE_0000)]);
+        assert_eq!(
+            spans(&map, RegionKind::Reserved),
+            [
+                (0x9F000, 0xA0000),
+                (0xF0000, 0x10_0000),
+                (0x1FFE_0000, 0x2000_0000),
+                (0xB000_0000, 0xC000_0000)
+            ]
+        );
+    }
+
+    #[test]
+    fn reserved_wins_where_it_overlaps_ram() {
+        let firmware = [range(0, 0x100_0000, RAM), range(0x40_0800, 0x1000, RESERVED)];
+        let map = memory_map(&firmware, &[]).unwrap();
+        assert_eq!(spans(&map, RegionKind::Ram), [(0, 0x40_0000), (0x40_2000, 0x100_0000)]);
+        assert_eq!(spans(&map, RegionKind::Reserved), [(0x40_0000, 0x40_2000)]);
+    }
+
+    #[test]
+    fn device_ranges_are_merged_and_kept_only_where_the_firmware_says_nothing() {
+        let devices = [
+            (0xFEB0_0000, 0xFEB0_0100),
+            (0xFEB0_0080, 0xFEB0_1800),
+            (0xAFFF_F000, 0xB000_2000),
+            (0xC000_0000, 0xC010_0000),
+        ];
+        let map = memory_map(&q35(), &devices).unwrap();
+        assert_eq!(
+            spans(&map, RegionKind::Device),
+            [(0xAFFF_F000, 0xB000_0000), (0xC000_0000, 0xC010_0000), (0xFEB0_0000, 0xFEB0_2000)]
+        );
+    }
+
+    #[test]
+    fn a_map_without_ram_is_refused() {
+        assert_eq!(memory_map(&[range(0, 0x800, RAM)], &[]), Err(MemoryMapError::NoRam));
+    }
 }
