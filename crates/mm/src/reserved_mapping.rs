@@ -25,6 +25,9 @@ use crate::pfn_database::CacheRule;
 /// `MM_MAPPING_ADDRESS_DIVISIBLE`: the reservation's address is a multiple of its size.
 pub const MM_MAPPING_ADDRESS_DIVISIBLE: u32 = 0x1;
 
+/// Pages whose cache-attribute holds are taken or dropped under one PFN lock.
+const CACHE_BATCH: usize = 16;
+
 /// The largest reservation `MmAllocateMappingAddressEx` accepts: less than 4 GB worth of pages.
 const MAXIMUM_RESERVATION: u64 = 1 << 32;
 
@@ -331,26 +334,39 @@ impl MemoryManager {
 
         let memory = self.platform.physical_memory();
         let mut flush = TlbFlush::empty();
-        for index in 0..pages {
-            let pfn = mdl.pfn(index).unwrap_or(Pfn(0));
-            let mut resolved = [cache];
-            if let Err(conflict) = self.pfns.acquire_cache(&[pfn], cache, CacheRule::Adopt, &mut resolved) {
-                self.release_reserved_pages(base, mdl, index, flush);
+        // The cache holds are taken a batch at a time (one PFN lock per batch, not per page),
+        // in arrays on the stack: this path allocates nothing.
+        let mut frames = [Pfn(0); CACHE_BATCH];
+        let mut resolved = [cache; CACHE_BATCH];
+        let mut done = 0;
+        while done < pages {
+            let batch = (pages - done).min(CACHE_BATCH as u64) as usize;
+            for (slot, index) in frames[..batch].iter_mut().zip(done..) {
+                *slot = mdl.pfn(index).unwrap_or(Pfn(0));
+            }
+            if let Err(conflict) =
+                self.pfns.acquire_cache(&frames[..batch], cache, CacheRule::Adopt, &mut resolved[..batch])
+            {
+                self.release_reserved_pages(base, mdl, done, flush);
                 return Err(ReservedMapError::CacheConflict(conflict));
             }
-            let attributes =
-                LeafAttributes { writable: true, executable: false, cache: resolved[0], global: true };
-            let va = base.add(index * PAGE_SIZE);
-            match self.page_tables.map_preallocated(memory, va, pfn.address(), attributes) {
-                Ok(leaf) => flush = flush.merge(leaf),
-                Err(_) => {
-                    // The tables were built at reservation time and the range holds nothing, so
-                    // this only happens if the tables were damaged; undo and refuse.
-                    self.pfns.release_cache(core::iter::once(pfn));
-                    self.release_reserved_pages(base, mdl, index, flush);
-                    return Err(ReservedMapError::NotReserved);
+            for (offset, (&pfn, &page_cache)) in frames[..batch].iter().zip(&resolved[..batch]).enumerate() {
+                let attributes =
+                    LeafAttributes { writable: true, executable: false, cache: page_cache, global: true };
+                let va = base.add((done + offset as u64) * PAGE_SIZE);
+                match self.page_tables.map_preallocated(memory, va, pfn.address(), attributes) {
+                    Ok(leaf) => flush = flush.merge(leaf),
+                    Err(_) => {
+                        // The tables were built at reservation time and the range holds
+                        // nothing, so this only happens if the tables were damaged; undo and
+                        // refuse.
+                        self.pfns.release_cache(frames[offset..batch].iter().copied());
+                        self.release_reserved_pages(base, mdl, done + offset as u64, flush);
+                        return Err(ReservedMapError::NotReserved);
+                    }
                 }
             }
+            done += batch as u64;
         }
         self.flush(flush);
         reservation.mapped_pages = pages;
@@ -369,12 +385,23 @@ impl MemoryManager {
     fn release_reserved_pages(&self, base: VirtualAddress, mdl: MdlPtr, pages: u64, flush: TlbFlush) {
         let memory = self.platform.physical_memory();
         let mut flush = flush;
+        let mut frames = [Pfn(0); CACHE_BATCH];
+        let mut held = 0;
         for index in 0..pages {
-            if let Ok((translation, leaf)) = self.page_tables.unmap(memory, base.add(index * PAGE_SIZE)) {
-                flush = flush.merge(leaf);
-                self.pfns.release_cache(core::iter::once(translation.frame_base.pfn()));
-            } else if let Some(pfn) = mdl.pfn(index) {
-                self.pfns.release_cache(core::iter::once(pfn));
+            let pfn = match self.page_tables.unmap(memory, base.add(index * PAGE_SIZE)) {
+                Ok((translation, leaf)) => {
+                    flush = flush.merge(leaf);
+                    Some(translation.frame_base.pfn())
+                }
+                Err(_) => mdl.pfn(index),
+            };
+            if let Some(pfn) = pfn {
+                frames[held] = pfn;
+                held += 1;
+            }
+            if held == CACHE_BATCH || index + 1 == pages {
+                self.pfns.release_cache(frames[..held].iter().copied());
+                held = 0;
             }
         }
         self.flush(flush);
