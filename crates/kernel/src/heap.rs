@@ -7,6 +7,9 @@
 //! up once and changed a little per operation, so a list walk is cheap enough. Driver memory
 //! never comes from here: pool and contiguous memory are the memory manager's, from RAM frames.
 
+// The host unit-test build checks the free list on a buffer of its own; the kernel uses the rest.
+#![cfg_attr(not(panic = "abort"), allow(dead_code))]
+
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{NonNull, null_mut};
 
@@ -37,7 +40,7 @@ pub struct Heap {
     free: Mutex<FreeList>,
 }
 
-#[global_allocator]
+#[cfg_attr(panic = "abort", global_allocator)]
 static HEAP: Heap = Heap { free: Mutex::new(FreeList { head: None }) };
 
 /// Bytes a request takes: its size rounded up to the unit (at least one unit).
@@ -150,18 +153,21 @@ unsafe impl GlobalAlloc for Heap {
     }
 }
 
+#[cfg(panic = "abort")]
 unsafe extern "C" {
     static __heap_start: u8;
     static __heap_end: u8;
 }
 
 /// The heap's physical (= identity-mapped virtual) range, from the linker script.
+#[cfg(panic = "abort")]
 pub fn range() -> (u64, u64) {
     (&raw const __heap_start as u64, &raw const __heap_end as u64)
 }
 
 /// Hands the linker script's heap range to the allocator. Called once, before anything
 /// allocates.
+#[cfg(panic = "abort")]
 pub fn init() {
     let (start, end) = range();
     let start = (start as usize).next_multiple_of(UNIT);
@@ -169,4 +175,69 @@ pub fn init() {
     // SAFETY: the range is RAM reserved for the heap by the linker script, identity-mapped by
     // the boot tables, used by nothing else, and the list is still empty.
     unsafe { HEAP.free.lock().insert(start, end - start) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// A free list over a fresh, unit-aligned buffer of `units` units.
+    fn list(units: usize) -> (Vec<u128>, FreeList, usize) {
+        let mut buffer = alloc::vec![0u128; units];
+        let start = buffer.as_mut_ptr() as usize;
+        let mut list = FreeList { head: None };
+        // SAFETY: the buffer is unit-aligned (u128), unused, and outlives the list in each test.
+        unsafe { list.insert(start, units * UNIT) };
+        (buffer, list, start)
+    }
+
+    fn blocks(list: &FreeList) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        let mut next = list.head;
+        while let Some(block) = next {
+            // SAFETY: blocks on the list are valid free blocks inside the test's buffer.
+            let block_ref = unsafe { block.as_ref() };
+            found.push((block.as_ptr() as usize, block_ref.bytes));
+            next = block_ref.next;
+        }
+        found
+    }
+
+    #[test]
+    fn allocations_are_aligned_disjoint_and_inside_the_heap() {
+        let (_buffer, mut list, start) = list(1024);
+        let mut taken: Vec<(usize, usize)> = Vec::new();
+        for (bytes, align) in [(16, 16), (48, 16), (100, 64), (4096, 4096), (16, 256), (1000, 16)] {
+            let at = list.take(bytes, align).expect("room");
+            assert_eq!(at % align, 0);
+            assert!(at >= start && at + bytes <= start + 1024 * UNIT);
+            assert!(taken.iter().all(|&(other, len)| at + bytes <= other || other + len <= at));
+            taken.push((at, bytes));
+        }
+    }
+
+    #[test]
+    fn freeing_everything_merges_back_into_one_block() {
+        let (_buffer, mut list, start) = list(512);
+        let taken: Vec<(usize, usize)> = [32, 64, 16, 256, 128]
+            .iter()
+            .map(|&bytes| (list.take(bytes, 16).expect("room"), bytes))
+            .collect();
+        // Free in an order that needs merging on both sides.
+        for &index in &[1, 3, 0, 4, 2] {
+            let (at, bytes) = taken[index];
+            // SAFETY: each block was taken above and is freed once.
+            unsafe { list.insert(at, bytes) };
+        }
+        assert_eq!(blocks(&list), [(start, 512 * UNIT)]);
+    }
+
+    #[test]
+    fn a_request_larger_than_any_block_is_refused() {
+        let (_buffer, mut list, _) = list(64);
+        assert_eq!(list.take(65 * UNIT, 16), None);
+        assert!(list.take(64 * UNIT, 16).is_some());
+        assert_eq!(list.take(UNIT, 16), None);
+    }
 }

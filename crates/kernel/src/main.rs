@@ -31,7 +31,7 @@ mod descriptor_tables;
 mod direct_map;
 #[cfg(panic = "abort")]
 mod exceptions;
-#[cfg(panic = "abort")]
+#[cfg(any(panic = "abort", test))]
 mod heap;
 #[cfg(panic = "abort")]
 mod io_access;
