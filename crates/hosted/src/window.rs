@@ -59,17 +59,21 @@ impl Window {
     }
 
     /// Makes `[start, start + bytes)` of the window match the leaves of `tables`.
+    ///
+    /// A RAM leaf is mapped straight over whatever the window held there (a fixed mapping
+    /// replaces the old one in the same call); only the stretches between RAM leaves are made
+    /// inaccessible. So mapping a page costs one system call, and unmapping it one.
     pub fn sync(&self, ram: &Ram, tables: &PageTables, start: VirtualAddress, bytes: u64) {
         let Some((start, end)) = self.clip(start, bytes) else { return };
-        // Everything becomes inaccessible first; then RAM leaves are mapped over it.
-        self.revoke(start, end - start);
-        let mut address = start;
-        while let Some((leaf_base, leaf)) =
-            tables.next_leaf(ram, VirtualAddress(address), VirtualAddress(end))
-        {
-            let first = leaf_base.0.max(start);
+        // Below `synced` the window is in step; the walk resumes at `scan`.
+        let (mut synced, mut scan) = (start, start);
+        while let Some((leaf_base, leaf)) = tables.next_leaf(ram, VirtualAddress(scan), VirtualAddress(end)) {
+            let first = leaf_base.0.max(scan);
             let last = (leaf_base.0 + leaf.size.bytes()).min(end);
             if ram.is_ram(leaf.frame_base.pfn()) {
+                if first > synced {
+                    self.revoke(synced, first - synced);
+                }
                 self.map_ram(
                     ram,
                     first,
@@ -77,8 +81,12 @@ impl Window {
                     leaf.frame_base.0 + (first - leaf_base.0),
                     leaf.attributes,
                 );
+                synced = last;
             }
-            address = last;
+            scan = last;
+        }
+        if end > synced {
+            self.revoke(synced, end - synced);
         }
     }
 
