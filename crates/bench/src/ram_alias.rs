@@ -20,21 +20,30 @@ use crate::suite::{Options, WorkloadError};
 /// `NormalPagePriority`.
 const NORMAL_PAGE_PRIORITY: u32 = 16;
 
-/// One page of the process, reserved with no access, that the floor maps and unmaps.
-struct ScratchPage(*mut c_void);
+/// A page inside a region of the process reserved with no access, as large as the machine's
+/// window, that the floor maps and unmaps. The region matters: mapping a page into the middle
+/// of a reservation splits the kernel's area in three and revoking it merges them back, which
+/// a lone page would not pay, and the window pays it on every mapping.
+struct ScratchPage {
+    region: *mut c_void,
+    bytes: usize,
+    page: *mut c_void,
+}
 
 impl ScratchPage {
-    fn reserve() -> std::io::Result<Self> {
+    fn reserve(bytes: u64) -> std::io::Result<Self> {
+        let bytes = bytes.max(2 * PAGE_SIZE) as usize;
         // SAFETY: a fresh inaccessible private mapping chosen by the kernel overlaps nothing.
-        let page = unsafe {
+        let region = unsafe {
             mmap_anonymous(
                 std::ptr::null_mut(),
-                PAGE_SIZE as usize,
+                bytes,
                 ProtFlags::empty(),
                 MapFlags::PRIVATE | MapFlags::NORESERVE,
             )?
         };
-        Ok(Self(page))
+        let page = region.wrapping_byte_add((bytes / 2) & !(PAGE_SIZE as usize - 1));
+        Ok(Self { region, bytes, page })
     }
 
     /// The floor: the RAM file's page at `offset` mapped shared over the scratch page, then
@@ -44,7 +53,7 @@ impl ScratchPage {
         // mapping affects nothing else.
         let mapped = unsafe {
             mmap(
-                self.0,
+                self.page,
                 PAGE_SIZE as usize,
                 ProtFlags::READ | ProtFlags::WRITE,
                 MapFlags::SHARED | MapFlags::FIXED,
@@ -56,7 +65,7 @@ impl ScratchPage {
         // SAFETY: as above.
         let revoked = unsafe {
             mmap_anonymous(
-                self.0,
+                self.page,
                 PAGE_SIZE as usize,
                 ProtFlags::empty(),
                 MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE,
@@ -68,8 +77,8 @@ impl ScratchPage {
 
 impl Drop for ScratchPage {
     fn drop(&mut self) {
-        // SAFETY: the page was mapped by `reserve` and is no longer used.
-        let _ = unsafe { munmap(self.0, PAGE_SIZE as usize) };
+        // SAFETY: the region was mapped by `reserve` and is no longer used.
+        let _ = unsafe { munmap(self.region, self.bytes) };
     }
 }
 
@@ -120,7 +129,7 @@ pub fn hosted_ram_alias(options: &Options) -> Result<WorkloadReport, WorkloadErr
         machine.platform().ram().frame(pfn).ok_or(WorkloadError::Setup("the MDL's page is not RAM"))?;
     check_alias(&machine, mdl, frame.cast::<u8>().as_ptr())?;
 
-    let scratch = ScratchPage::reserve()?;
+    let scratch = ScratchPage::reserve(machine.platform().window().bytes())?;
     let ops = options.ops(5_000);
     let cached = MemoryCachingType::Cached as i32;
     let mut subject = |_| {
