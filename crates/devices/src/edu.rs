@@ -55,7 +55,10 @@
 //!   polling for completion.
 //! - A device-side range outside the 4 KiB buffer (or a count of 0): QEMU stops the whole
 //!   virtual machine (`hw_error`). The model aborts the transfer: nothing is copied, the start
-//!   bit clears, no interrupt is raised, and [`Edu::dma_error`] reports it.
+//!   bit clears, no interrupt is raised, and [`Edu::dma_error`] reports it. As in QEMU 7.2,
+//!   whose range check takes the end of the transfer as exclusive and then requires it to lie
+//!   *before* the end of the buffer, a transfer that reaches the buffer's last byte is out of
+//!   range too: at most 4095 bytes move, and a driver that works here does not stop QEMU.
 //! - RAM not present at the RAM-side range: as in QEMU, the transfer still completes (start
 //!   bit cleared, interrupt raised if asked) but no data moves (the device buffer keeps its
 //!   bytes on a read). In addition the model sets Received Master Abort in the PCI status
@@ -334,10 +337,11 @@ impl Edu {
     }
 
     /// The buffer bytes a DMA transfer of `count` bytes at device address `device_address`
-    /// covers, if it lies wholly inside the buffer window and is not empty (QEMU's check).
+    /// covers, if it is not empty and ends before the buffer's last byte (QEMU 7.2's check,
+    /// see the module documentation).
     fn dma_buffer_range(device_address: u64, count: u64) -> Option<Range<usize>> {
         let start = device_address.checked_sub(EDU_BUFFER_OFFSET)?;
-        if start >= EDU_BUFFER_SIZE || count == 0 || count > EDU_BUFFER_SIZE - start {
+        if start >= EDU_BUFFER_SIZE || count == 0 || count >= EDU_BUFFER_SIZE - start {
             return None;
         }
         // Bounded by EDU_BUFFER_SIZE, so the conversions cannot truncate.
@@ -736,16 +740,22 @@ mod tests {
         assert_eq!(edu.interrupt_status(), 0);
         assert!(!edu.interrupt_pending());
 
-        // The whole buffer, both ways.
-        for (i, byte) in ram.bytes_mut()[..0x1000].iter_mut().enumerate() {
+        // All the buffer a transfer can reach (all but its last byte, as in QEMU 7.2), both ways.
+        const MOST: usize = EDU_BUFFER_SIZE as usize - 1;
+        for (i, byte) in ram.bytes_mut()[..MOST].iter_mut().enumerate() {
             *byte = i as u8 ^ 0x5A;
         }
+        start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET, MOST as u64, 0);
+        PciFunction::tick(&mut edu, &mut ram);
+        start_dma(&mut edu, EDU_BUFFER_OFFSET, 0x1F_F000, MOST as u64, DMA_FROM_DEVICE);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(ram.bytes()[..MOST], ram.bytes()[0xF_F000..0xF_F000 + MOST]);
+        assert_eq!(edu.dma_error(), None);
+        // The whole buffer is out of range.
         start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET, EDU_BUFFER_SIZE, 0);
         PciFunction::tick(&mut edu, &mut ram);
-        start_dma(&mut edu, EDU_BUFFER_OFFSET, 0x1F_F000, EDU_BUFFER_SIZE, DMA_FROM_DEVICE);
-        PciFunction::tick(&mut edu, &mut ram);
-        assert_eq!(ram.bytes()[..0x1000], ram.bytes()[0xF_F000..]);
-        assert_eq!(edu.dma_error(), None);
+        let whole = EduDmaError::OutOfBounds { device_address: EDU_BUFFER_OFFSET, count: EDU_BUFFER_SIZE };
+        assert_eq!(edu.dma_error(), Some(whole));
     }
 
     #[test]
@@ -836,11 +846,15 @@ mod tests {
             assert_eq!(edu.dma_error(), Some(EduDmaError::OutOfBounds { device_address, count }));
             assert_eq!(&ram.bytes()[..16], &[0xAB; 16]);
         }
-        // The last byte of the buffer is reachable.
-        start_dma(&mut edu, 0x10_0000, EDU_BUFFER_OFFSET + EDU_BUFFER_SIZE - 1, 1, 0);
+        // The last byte of the buffer is out of reach (QEMU 7.2); the one before it is not.
+        let last = EDU_BUFFER_OFFSET + EDU_BUFFER_SIZE - 1;
+        start_dma(&mut edu, 0x10_0000, last, 1, 0);
+        PciFunction::tick(&mut edu, &mut ram);
+        assert_eq!(edu.dma_error(), Some(EduDmaError::OutOfBounds { device_address: last, count: 1 }));
+        start_dma(&mut edu, 0x10_0000, last - 1, 1, 0);
         PciFunction::tick(&mut edu, &mut ram);
         assert_eq!(edu.dma_error(), None);
-        assert_eq!(edu.buffer[EDU_BUFFER_SIZE as usize - 1], 0xAB);
+        assert_eq!(edu.buffer[EDU_BUFFER_SIZE as usize - 2], 0xAB);
     }
 
     #[test]

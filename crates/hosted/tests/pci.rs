@@ -252,6 +252,8 @@ fn wait_for_dma(machine: &Machine, command_register: *mut u64) {
 
 #[test]
 fn edu_dma_round_trip_through_contiguous_memory() {
+    // All the device buffer a transfer may cover: QEMU 7.2 refuses one reaching its last byte.
+    const DMA_BYTES: usize = 0x1000 - 8;
     for machine in machines() {
         let mm = machine.mm();
         let edu = find(&machine, EDU);
@@ -273,7 +275,7 @@ fn edu_dma_round_trip_through_contiguous_memory() {
         let physical = nt::mm_get_physical_address(mm, buffer) as u64;
         assert!(physical + 0x2000 <= 1 << 28);
         let bytes = buffer.cast::<u8>();
-        for i in 0..0x1000 {
+        for i in 0..DMA_BYTES {
             // SAFETY: the buffer is 0x2000 bytes of RAM mapped read-write.
             unsafe { bytes.add(i).write_volatile((i * 7 + 3) as u8) };
         }
@@ -281,7 +283,7 @@ fn edu_dma_round_trip_through_contiguous_memory() {
         // RAM -> device buffer, with the completion interrupt.
         write_register_ulong64(&machine, mm, register64(regs::DMA_SOURCE), physical);
         write_register_ulong64(&machine, mm, register64(regs::DMA_DESTINATION), 0x40000);
-        write_register_ulong64(&machine, mm, register64(regs::DMA_COUNT), 0x1000);
+        write_register_ulong64(&machine, mm, register64(regs::DMA_COUNT), DMA_BYTES as u64);
         write_register_ulong64(&machine, mm, register64(regs::DMA_COMMAND), DMA_START | DMA_IRQ);
         wait_for_dma(&machine, register64(regs::DMA_COMMAND));
         assert_eq!(read_register_ulong(&machine, mm, register32(regs::INTERRUPT_STATUS)), IRQ_DMA);
@@ -299,10 +301,10 @@ fn edu_dma_round_trip_through_contiguous_memory() {
         // Device buffer -> RAM, one page further on.
         write_register_ulong64(&machine, mm, register64(regs::DMA_SOURCE), 0x40000);
         write_register_ulong64(&machine, mm, register64(regs::DMA_DESTINATION), physical + 0x1000);
-        write_register_ulong64(&machine, mm, register64(regs::DMA_COUNT), 0x1000);
+        write_register_ulong64(&machine, mm, register64(regs::DMA_COUNT), DMA_BYTES as u64);
         write_register_ulong64(&machine, mm, register64(regs::DMA_COMMAND), DMA_START | DMA_FROM_DEVICE);
         wait_for_dma(&machine, register64(regs::DMA_COMMAND));
-        for i in 0..0x1000 {
+        for i in 0..DMA_BYTES {
             // SAFETY: as above.
             let (sent, received) =
                 unsafe { (bytes.add(i).read_volatile(), bytes.add(0x1000 + i).read_volatile()) };
