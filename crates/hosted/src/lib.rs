@@ -40,6 +40,7 @@ pub mod pnp_view;
 pub mod ram;
 pub mod ram_dma;
 pub mod shared_file;
+pub mod translation_cache;
 mod volatile;
 pub mod window;
 

@@ -16,10 +16,9 @@ use iospace_devices::pci::{PciFunction, command, offsets};
 use iospace_devices::pci_testdev::PciTestdev;
 use iospace_devices::uart16550::Uart16550;
 use iospace_hal::translation::BusTranslator;
-use iospace_mm::address::{PhysicalAddress, VirtualAddress};
+use iospace_mm::address::{PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::bug_check::BugCheck;
 use iospace_mm::memory_manager::{MemoryManager, MmConfig, MmInitError, VerifierOptions};
-use iospace_mm::memory_map::RegionKind;
 use iospace_mm::physical_memory::PhysicalMemory;
 
 use crate::description::{DescriptionError, DeviceKind, MachineDescription, device_label};
@@ -30,6 +29,7 @@ use crate::pci_bus::PciBus;
 use crate::platform::{BugCheckHook, HostedPlatform, catch_bug_check};
 use crate::ram::Ram;
 use crate::shared_file::{SharedFile, SharedFileError};
+use crate::translation_cache::Lookup;
 use crate::window::Window;
 
 /// The IRQs firmware routes the PCI interrupt links A..D to, as SeaBIOS does on q35; a
@@ -304,17 +304,27 @@ impl Machine {
         if address.0 % width.bytes() != 0 {
             return Err(RegisterAccessError::Misaligned(address));
         }
-        let translation = self.mm.translate(address).ok_or(RegisterAccessError::NotMapped(address))?;
-        if write && !translation.attributes.writable {
+        let page = address.page_base().0;
+        let translations = self.platform.translations();
+        let (frame, writable) = match translations.lookup(page) {
+            Lookup::Hit { frame, writable } => (frame, writable),
+            Lookup::Miss(generation) => {
+                let translation =
+                    self.mm.translate(address).ok_or(RegisterAccessError::NotMapped(address))?;
+                let frame = translation.physical.0 & !(PAGE_SIZE - 1);
+                let writable = translation.attributes.writable;
+                translations.remember(generation, page, frame, writable);
+                (frame, writable)
+            }
+        };
+        if write && !writable {
             return Err(RegisterAccessError::ReadOnly(address));
         }
-        Ok(translation.physical)
+        Ok(PhysicalAddress(frame | address.page_offset()))
     }
 
     fn ram_pointer(&self, physical: PhysicalAddress) -> Option<*mut u8> {
-        if self.mm.memory_map().kind_of(physical) != Some(RegionKind::Ram) {
-            return None;
-        }
+        // RAM holds exactly the memory map's RAM frames: it alone answers for the frame.
         let frame = self.platform.ram().frame(physical.pfn())?;
         // SAFETY: the offset is below the page size, inside the frame.
         Some(unsafe { frame.cast::<u8>().as_ptr().add(physical.page_offset() as usize) })

@@ -13,6 +13,7 @@ use iospace_mm::physical_memory::PhysicalMemory;
 use iospace_mm::platform::Platform;
 
 use crate::ram::Ram;
+use crate::translation_cache::TranslationCache;
 use crate::window::Window;
 
 /// Receives every bug check before the machine stops. It may unwind (a Rust test) or jump
@@ -34,6 +35,7 @@ pub struct HostedPlatform {
     window: Window,
     huge_pages: bool,
     hook: RwLock<Option<BugCheckHook>>,
+    translations: TranslationCache,
 }
 
 impl std::fmt::Debug for HostedPlatform {
@@ -45,7 +47,7 @@ impl std::fmt::Debug for HostedPlatform {
 impl HostedPlatform {
     /// A platform over `ram` with the system VA window `window`.
     pub fn new(ram: Ram, window: Window, huge_pages: bool) -> Self {
-        Self { ram, window, huge_pages, hook: RwLock::new(None) }
+        Self { ram, window, huge_pages, hook: RwLock::new(None), translations: TranslationCache::default() }
     }
 
     /// The machine's RAM.
@@ -56,6 +58,11 @@ impl HostedPlatform {
     /// The system VA window.
     pub fn window(&self) -> &Window {
         &self.window
+    }
+
+    /// The register routines' per-thread translation cache, which every flush invalidates.
+    pub fn translations(&self) -> &TranslationCache {
+        &self.translations
     }
 
     /// Installs (or with `None` removes) the bug-check hook.
@@ -87,6 +94,7 @@ impl Platform for HostedPlatform {
 
     fn flush(&self, tables: &PageTables, flush: TlbFlush) {
         let (start, bytes) = flush.range();
+        self.translations.invalidate();
         self.window.sync(&self.ram, tables, start, bytes);
     }
 
