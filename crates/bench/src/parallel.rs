@@ -15,9 +15,11 @@ use crate::report::{Baseline, Target, WorkloadReport};
 use crate::suite::Options;
 
 /// Runs `ops` operations on each of `threads` threads started together; returns the wall
-/// time from the start to the last thread's end, and the allocations all threads made.
+/// time from the first thread's start to the last thread's end, and the allocations all
+/// threads made. The threads take the times themselves: the spawning thread may not run at
+/// all while they work.
 fn run_threads(mm: &MemoryManager, threads: u64, ops: u64) -> (Duration, u64) {
-    let start_line = Barrier::new(threads as usize + 1);
+    let start_line = Barrier::new(threads as usize);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|thread| {
@@ -25,20 +27,23 @@ fn run_threads(mm: &MemoryManager, threads: u64, ops: u64) -> (Duration, u64) {
                 scope.spawn(move || {
                     let physical = PhysicalAddress(EDU_BAR0.0 + thread * PAGE_SIZE);
                     start_line.wait();
+                    let start = Instant::now();
                     let allocations = thread_allocations();
                     for _ in 0..ops {
                         map_and_unmap(mm, physical, PAGE_SIZE as usize);
                     }
-                    (Instant::now(), thread_allocations() - allocations)
+                    (start, Instant::now(), thread_allocations() - allocations)
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        let ends: Vec<_> =
-            workers.into_iter().map(|worker| worker.join().expect("a worker finishes")).collect();
-        let end = ends.iter().map(|&(end, _)| end).max().unwrap_or(start);
-        (end.saturating_duration_since(start), ends.iter().map(|&(_, allocations)| allocations).sum())
+        let runs: Vec<_> = workers.into_iter().map(|worker| worker.join().expect("a worker finishes")).collect();
+        let start = runs.iter().map(|&(start, _, _)| start).min();
+        let end = runs.iter().map(|&(_, end, _)| end).max();
+        let wall = match (start, end) {
+            (Some(start), Some(end)) => end.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        (wall, runs.iter().map(|&(_, _, allocations)| allocations).sum())
     })
 }
 
