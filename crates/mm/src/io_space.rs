@@ -329,7 +329,8 @@ impl MemoryManager {
 
         let largest = leaf_alignment(first, pages, self.platform.supports_huge_pages());
         let alignment_pages = largest / PAGE_SIZE;
-        let Some(base) = self.system_va.allocate(pages, alignment_pages, first.0 % alignment_pages) else {
+        let Some(base) = self.system_va.allocate_cached(pages, alignment_pages, first.0 % alignment_pages)
+        else {
             self.release_ram_cache(ram);
             return Err(MapIoSpaceError::VaExhausted);
         };
@@ -344,7 +345,7 @@ impl MemoryManager {
             let mut mappings = self.io_mappings.lock();
             if let Err(conflict) = device_cache_conflict(&mappings, first, pages, protection.cache) {
                 drop(mappings);
-                self.system_va.free(base, pages);
+                self.system_va.free_cached(base, pages);
                 self.release_ram_cache(ram);
                 return Err(MapIoSpaceError::CacheConflict(conflict));
             }
@@ -358,7 +359,7 @@ impl MemoryManager {
         };
         if let Err(error) = self.write_leaves(base, first.address(), pages * PAGE_SIZE, largest, attributes) {
             self.io_mappings.lock().remove(&base.0);
-            self.system_va.free(base, pages);
+            self.system_va.free_cached(base, pages);
             self.release_ram_cache(ram);
             return Err(error);
         }
@@ -466,7 +467,7 @@ impl MemoryManager {
         };
         let base = record.address.page_base();
         self.flush(self.clear_leaves(base, record.pages * PAGE_SIZE));
-        self.system_va.free(base, record.pages);
+        self.system_va.free_cached(base, record.pages);
         self.release_ram_cache(self.ram_frames(record.physical.pfn(), record.pages));
         Ok(())
     }

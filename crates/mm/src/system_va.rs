@@ -5,12 +5,17 @@
 //! easy to provoke in tests.
 //!
 //! In front of the tree sits a cache of recently freed small spans and 2 MiB spans, by size
-//! ([`SpanCache`]): a driver that maps and unmaps a few pages or one large page again and again
-//! (registers, a bounce page) costs a push and a pop instead of two tree updates that each
-//! touch both indexes. Cached spans are
+//! (`SpanCache`), which the mapping routines use through
+//! [`SystemVaSpace::allocate_cached`] and [`SystemVaSpace::free_cached`]: a driver that maps
+//! and unmaps a few pages or one large page again and again (registers, a bounce page) costs a
+//! push and a pop instead of two tree updates that each touch both indexes. The plain
+//! [`SystemVaSpace::allocate`] and [`SystemVaSpace::free`] are the tree's best fit alone, so a
+//! long-lived allocation pattern fragments the window exactly as best fit does. Cached spans are
 //! free as far as callers can tell (they count in [`SystemVaSpace::free_pages`] and a second
 //! free of them is refused); they go back to the tree, and coalesce there, whenever the tree
-//! alone cannot satisfy a request, so the cache never makes an allocation fail.
+//! alone cannot satisfy a request, so the cache never makes an allocation fail. When less than
+//! a quarter of the window is free, the cache is emptied and frees bypass it: under pressure,
+//! spans kept apart would fragment the window.
 
 use core::fmt;
 
@@ -141,10 +146,17 @@ impl FreePages {
         match self.tree.allocate(pages, placement) {
             Ok(first) => Some(first),
             Err(RangeError::Exhausted) if self.cache.pages > 0 => {
-                self.cache.drain_into(&mut self.tree);
+                self.drain_cache();
                 self.tree.allocate(pages, placement).ok()
             }
             Err(_) => None,
+        }
+    }
+
+    /// Gives every cached span back to the tree.
+    fn drain_cache(&mut self) {
+        if self.cache.pages > 0 {
+            self.cache.drain_into(&mut self.tree);
         }
     }
 }
@@ -229,8 +241,23 @@ impl SystemVaSpace {
     }
 
     /// `pages` pages whose first page number is congruent to `offset_pages` modulo
-    /// `alignment_pages` (a power of two), or `None` when the window has no such run.
+    /// `alignment_pages` (a power of two), or `None` when the window has no such run. The
+    /// tree's best fit: its placement decisions are those of a best-fit allocator exactly.
     pub fn allocate(&self, pages: u64, alignment_pages: u64, offset_pages: u64) -> Option<VirtualAddress> {
+        let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
+        let first = self.free.lock().allocate_from_tree(pages, &placement)?;
+        Some(self.base.add(first * PAGE_SIZE))
+    }
+
+    /// As [`allocate`](Self::allocate), but a span of the same size that
+    /// [`free_cached`](Self::free_cached) kept is taken first: for mappings that come and go
+    /// (`MmMapIoSpace` of registers), where the best fit would most often be that very span.
+    pub fn allocate_cached(
+        &self,
+        pages: u64,
+        alignment_pages: u64,
+        offset_pages: u64,
+    ) -> Option<VirtualAddress> {
         let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
         let mut free = self.free.lock();
         let first = match free.cache.take(pages, placement.alignment, placement.offset) {
@@ -269,9 +296,20 @@ impl SystemVaSpace {
         Some(VirtualAddress(start))
     }
 
-    /// Returns `pages` pages from `address`; `false` (and nothing changes) if any of them is
-    /// outside the window or already free.
+    /// Returns `pages` pages from `address` to the tree, where they coalesce with their free
+    /// neighbours; `false` (and nothing changes) if any of them is outside the window or
+    /// already free.
     pub fn free(&self, address: VirtualAddress, pages: u64) -> bool {
+        self.release(address, pages, false)
+    }
+
+    /// As [`free`](Self::free), but a small or 2 MiB span is kept for the next
+    /// [`allocate_cached`](Self::allocate_cached) of its size while the window has room.
+    pub fn free_cached(&self, address: VirtualAddress, pages: u64) -> bool {
+        self.release(address, pages, true)
+    }
+
+    fn release(&self, address: VirtualAddress, pages: u64, cache: bool) -> bool {
         if !self.contains(address) || !address.is_aligned(PAGE_SIZE) {
             return false;
         }
@@ -280,7 +318,14 @@ impl SystemVaSpace {
         if free.tree.is_partly_free(first, pages) || free.cache.overlaps(first, pages) {
             return false;
         }
-        free.cache.keep(first, pages) || free.tree.free(first, pages).is_ok()
+        // Under pressure (less than a quarter of the window free in the tree) the cache is
+        // emptied and frees go to the tree at once, where they coalesce.
+        if free.tree.free_units() < self.pages / 4 {
+            free.drain_cache();
+        } else if cache && free.cache.keep(first, pages) {
+            return true;
+        }
+        free.tree.free(first, pages).is_ok()
     }
 }
 
@@ -331,43 +376,56 @@ mod tests {
     #[test]
     fn a_freed_small_span_is_reused_and_a_second_free_of_it_refused() {
         let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 64 * PAGE_SIZE).unwrap();
-        let a = space.allocate(3, 1, 0).unwrap();
-        let b = space.allocate(5, 1, 0).unwrap();
-        assert!(space.free(a, 3));
+        let a = space.allocate_cached(3, 1, 0).unwrap();
+        let b = space.allocate_cached(5, 1, 0).unwrap();
+        assert!(space.free_cached(a, 3));
         assert_eq!(space.free_pages(), 59, "a cached span counts as free");
-        assert!(!space.free(a, 3), "double free of a cached span");
-        assert!(!space.free(a.add(PAGE_SIZE), 1), "a page inside a cached span is free already");
-        assert_eq!(space.allocate(3, 1, 0), Some(a), "the next span of that size is the cached one");
-        assert!(space.free(a, 3));
-        assert!(space.free(b, 5));
+        assert!(!space.free_cached(a, 3), "double free of a cached span");
+        assert!(!space.free_cached(a.add(PAGE_SIZE), 1), "a page inside a cached span is free already");
+        assert_eq!(space.allocate_cached(3, 1, 0), Some(a), "the next span of that size is the cached one");
+        assert!(space.free_cached(a, 3));
+        assert!(space.free_cached(b, 5));
         // A request the tree cannot meet alone takes the cached spans back, and they coalesce.
-        assert_eq!(space.allocate(64, 1, 0), Some(space.base()));
+        assert_eq!(space.allocate_cached(64, 1, 0), Some(space.base()));
         assert_eq!(space.free_pages(), 0);
     }
 
     #[test]
     fn cached_spans_coalesce_back_for_large_and_aligned_requests() {
         let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 32 * PAGE_SIZE).unwrap();
-        let spans: Vec<_> = (0..8).map(|_| space.allocate(4, 1, 0).unwrap()).collect();
+        let spans: Vec<_> = (0..8).map(|_| space.allocate_cached(4, 1, 0).unwrap()).collect();
         for &span in &spans {
-            assert!(space.free(span, 4));
+            assert!(space.free_cached(span, 4));
         }
         assert_eq!(space.free_pages(), 32);
-        let whole = space.allocate(32, 32, 0).unwrap();
+        let whole = space.allocate_cached(32, 32, 0).unwrap();
         assert_eq!(whole, space.base(), "the eight cached spans coalesced into the whole window");
-        assert!(space.free(whole, 32));
+        assert!(space.free_cached(whole, 32));
         assert!(space.allocate_multiple_of(32, 32 * PAGE_SIZE).is_some());
+    }
+
+    #[test]
+    fn plain_frees_go_to_the_tree_and_coalesce_at_once() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 64 * PAGE_SIZE).unwrap();
+        let a = space.allocate(3, 1, 0).unwrap();
+        let b = space.allocate(3, 1, 0).unwrap();
+        assert!(space.free(a, 3));
+        assert!(!space.free_cached(a, 3), "a plain free is a free too");
+        // A 2-page request best-fits into the 3-page hole, so the hole is in the tree: a cached
+        // span is invisible to the tree, which would have split the 58-page tail instead.
+        assert_eq!(space.allocate(2, 1, 0), Some(a));
+        assert!(space.free(b, 3));
     }
 
     #[test]
     fn a_cached_large_span_serves_only_requests_it_is_aligned_for() {
         let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 8 << 20).unwrap();
-        let large = space.allocate(512, 512, 0).unwrap();
-        assert!(space.free(large, 512));
-        let skewed = space.allocate(512, 512, 5).unwrap();
+        let large = space.allocate_cached(512, 512, 0).unwrap();
+        assert!(space.free_cached(large, 512));
+        let skewed = space.allocate_cached(512, 512, 5).unwrap();
         assert_ne!(skewed, large, "the cached span is not congruent to 5");
         assert_eq!((skewed.0 / PAGE_SIZE) % 512, 5);
-        assert_eq!(space.allocate(512, 512, 0), Some(large));
+        assert_eq!(space.allocate_cached(512, 512, 0), Some(large));
     }
 
     #[test]
