@@ -36,7 +36,8 @@ fn run_threads(mm: &MemoryManager, threads: u64, ops: u64) -> (Duration, u64) {
                 })
             })
             .collect();
-        let runs: Vec<_> = workers.into_iter().map(|worker| worker.join().expect("a worker finishes")).collect();
+        let runs: Vec<_> =
+            workers.into_iter().map(|worker| worker.join().expect("a worker finishes")).collect();
         let start = runs.iter().map(|&(start, _, _)| start).min();
         let end = runs.iter().map(|&(_, end, _)| end).max();
         let wall = match (start, end) {
