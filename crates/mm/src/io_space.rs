@@ -5,7 +5,6 @@
 //! by its base page, which is what lets the NT facade check the address and size a driver
 //! passes to `MmUnmapIoSpace`, and lets the verifier report leaks with the call site.
 
-use alloc::collections::{BTreeMap, btree_map};
 use core::fmt;
 use core::panic::Location;
 
@@ -241,29 +240,6 @@ fn plan_leaves(physical: PhysicalAddress, bytes: u64, largest: u64) -> LeafCount
     leaves
 }
 
-/// Refuses a device range that a live mapping in `mappings` already maps with another memory
-/// type.
-fn device_cache_conflict(
-    mappings: &BTreeMap<u64, IoMappingRecord>,
-    first: Pfn,
-    pages: u64,
-    cache: CachePolicy,
-) -> Result<(), CacheConflict> {
-    let end = first.0 + pages;
-    for record in mappings.values() {
-        let start = record.physical.pfn().0;
-        let overlap_start = start.max(first.0);
-        if overlap_start < end.min(start + record.pages) && record.protection.cache != cache {
-            return Err(CacheConflict {
-                pfn: Pfn(overlap_start),
-                existing: record.protection.cache,
-                requested: cache,
-            });
-        }
-    }
-    Ok(())
-}
-
 impl MemoryManager {
     /// `MmMapIoSpace`: maps `bytes` bytes of physical memory from `physical` with `cache`,
     /// readable, writable and executable. The returned address maps `physical` itself (it keeps
@@ -329,7 +305,9 @@ impl MemoryManager {
 
         let largest = leaf_alignment(first, pages, self.platform.supports_huge_pages());
         let alignment_pages = largest / PAGE_SIZE;
-        let Some(base) = self.system_va.allocate_cached(pages, alignment_pages, first.0 % alignment_pages)
+        let processor = self.platform.current_processor();
+        let Some(base) =
+            self.system_va.allocate_cached(processor, pages, alignment_pages, first.0 % alignment_pages)
         else {
             self.release_ram_cache(ram);
             return Err(MapIoSpaceError::VaExhausted);
@@ -338,18 +316,13 @@ impl MemoryManager {
         let leaves = plan_leaves(first.address(), pages * PAGE_SIZE, largest);
         let owner = self.current_owner();
         let record = IoMappingRecord { address, physical, bytes, pages, protection, leaves, location, owner };
-        // The conflict check and the record share one critical section, so two mappings of one
-        // device range with different memory types cannot both pass it. The record goes in
-        // before the leaves: no translation with a conflicting type ever exists, even briefly.
-        {
-            let mut mappings = self.io_mappings.lock();
-            if let Err(conflict) = device_cache_conflict(&mappings, first, pages, protection.cache) {
-                drop(mappings);
-                self.system_va.free_cached(base, pages);
-                self.release_ram_cache(ram);
-                return Err(MapIoSpaceError::CacheConflict(conflict));
-            }
-            mappings.insert(base.0, record);
+        // The record goes in before the leaves, and is refused if a live mapping gives one of
+        // the pages another memory type: no translation with a conflicting type ever exists,
+        // even briefly.
+        if let Err(conflict) = self.io_mappings.insert(base, record) {
+            self.system_va.free_cached(processor, base, pages);
+            self.release_ram_cache(ram);
+            return Err(MapIoSpaceError::CacheConflict(conflict));
         }
         let attributes = LeafAttributes {
             writable: protection.writable,
@@ -358,8 +331,8 @@ impl MemoryManager {
             global: true,
         };
         if let Err(error) = self.write_leaves(base, first.address(), pages * PAGE_SIZE, largest, attributes) {
-            self.io_mappings.lock().remove(&base.0);
-            self.system_va.free_cached(base, pages);
+            self.io_mappings.remove(base);
+            self.system_va.free_cached(processor, base, pages);
             self.release_ram_cache(ram);
             return Err(error);
         }
@@ -441,33 +414,10 @@ impl MemoryManager {
             if self.config.verifier.unmap_io_space_at_most_apc { Irql::APC } else { Irql::DISPATCH };
         irql::check(self.current_irql(), maximum).map_err(UnmapIoSpaceError::Irql)?;
         let requested_pages = span_pages(address.0, bytes);
-        let record = {
-            let mut mappings = self.io_mappings.lock();
-            let base = address.page_base();
-            // One search finds the record and removes it.
-            let btree_map::Entry::Occupied(entry) = mappings.entry(base.0) else {
-                let containing = mappings.range(..=base.0).next_back().map(|(_, record)| *record);
-                return Err(match containing {
-                    Some(record) if base.0 < record.address.page_base().0 + record.pages * PAGE_SIZE => {
-                        UnmapIoSpaceError::NotTheBase { expected: record.address, requested: address }
-                    }
-                    _ => UnmapIoSpaceError::NotMapped { address, pages: requested_pages },
-                });
-            };
-            let record = *entry.get();
-            if record.pages != requested_pages {
-                return Err(UnmapIoSpaceError::SizeMismatch {
-                    address: record.address,
-                    mapped_pages: record.pages,
-                    requested_pages,
-                });
-            }
-            entry.remove();
-            record
-        };
+        let record = self.io_mappings.take(address, requested_pages)?;
         let base = record.address.page_base();
         self.flush(self.clear_leaves(base, record.pages * PAGE_SIZE));
-        self.system_va.free_cached(base, record.pages);
+        self.system_va.free_cached(self.platform.current_processor(), base, record.pages);
         self.release_ram_cache(self.ram_frames(record.physical.pfn(), record.pages));
         Ok(())
     }

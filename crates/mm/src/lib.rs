@@ -18,6 +18,7 @@ pub mod caching;
 pub mod contiguous;
 pub mod emulated;
 pub mod emulated_platform;
+mod io_mapping_registry;
 pub mod io_space;
 pub mod irql;
 pub mod locked_pages;

@@ -1,13 +1,10 @@
 //! The memory manager of one machine: the PFN database, the page tables of the system address
 //! space, the system VA window and the registry of live mappings, over a [`Platform`].
 
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::panic::Location;
-
-use spin::Mutex;
 
 use crate::address::Pfn;
 use crate::address::{PhysicalAddress, VirtualAddress};
@@ -83,7 +80,7 @@ pub struct MemoryManager {
     pub(crate) pfns: PfnDatabase,
     pub(crate) page_tables: PageTables,
     pub(crate) system_va: SystemVaSpace,
-    pub(crate) io_mappings: Mutex<BTreeMap<u64, IoMappingRecord>>,
+    pub(crate) io_mappings: crate::io_mapping_registry::IoMappingRegistry,
     pub(crate) reservations: crate::reserved_mapping::Reservations,
     pub(crate) mdl_mappings: crate::mdl_mapping::MdlMappings,
     pub(crate) pages_for_mdl: crate::pages_for_mdl::PagesForMdl,
@@ -121,7 +118,7 @@ impl MemoryManager {
             pfns,
             page_tables,
             system_va,
-            io_mappings: Mutex::new(BTreeMap::new()),
+            io_mappings: Default::default(),
             reservations: Default::default(),
             mdl_mappings: Default::default(),
             pages_for_mdl: Default::default(),
@@ -212,6 +209,6 @@ impl MemoryManager {
 
     /// Live I/O-space mappings, by address.
     pub fn io_mappings(&self) -> Vec<IoMappingRecord> {
-        self.io_mappings.lock().values().copied().collect()
+        self.io_mappings.list()
     }
 }

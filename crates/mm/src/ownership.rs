@@ -104,13 +104,7 @@ impl MemoryManager {
     /// reservations, each in address order with the location of the call that made it.
     pub fn held_by(&self, owner: OwnerId) -> Holdings {
         Holdings {
-            io_mappings: self
-                .io_mappings
-                .lock()
-                .values()
-                .filter(|record| record.owner == owner)
-                .copied()
-                .collect(),
+            io_mappings: self.io_mappings.list().into_iter().filter(|record| record.owner == owner).collect(),
             mdl_mappings: self.mdl_mappings.held_by(owner),
             locked_mdls: self.locked_mdls.held_by(owner),
             reservations: self.reservations.held_by(owner),

@@ -43,6 +43,13 @@ pub trait Platform: Send + Sync {
         let _ = owner;
     }
 
+    /// A number for the current CPU (hosted: the current thread), so that per-CPU caches are
+    /// not shared by CPUs running at once. Any number is correct: CPUs with one number only
+    /// share a cache. The default says 0 for every CPU.
+    fn current_processor(&self) -> usize {
+        0
+    }
+
     /// Stops the machine with `bug_check`. Never returns; a test platform may unwind out of it.
     fn bug_check(&self, bug_check: BugCheck) -> !;
 }

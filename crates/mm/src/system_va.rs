@@ -4,20 +4,24 @@
 //! are O(log n) in the number of free blocks. Its size is set by the platform, so exhaustion is
 //! easy to provoke in tests.
 //!
-//! In front of the tree sits a cache of recently freed small spans and 2 MiB spans, by size
-//! (`SpanCache`), which the mapping routines use through
+//! In front of the tree sit per-CPU caches of recently freed small spans and 2 MiB spans, by
+//! size (`SpanCache`), which the mapping routines use through
 //! [`SystemVaSpace::allocate_cached`] and [`SystemVaSpace::free_cached`]: a driver that maps
 //! and unmaps a few pages or one large page again and again (registers, a bounce page) costs a
-//! push and a pop instead of two tree updates that each touch both indexes. The plain
-//! [`SystemVaSpace::allocate`] and [`SystemVaSpace::free`] are the tree's best fit alone, so a
-//! long-lived allocation pattern fragments the window exactly as best fit does. Cached spans are
-//! free as far as callers can tell (they count in [`SystemVaSpace::free_pages`] and a second
-//! free of them is refused); they go back to the tree, and coalesce there, whenever the tree
-//! alone cannot satisfy a request, so the cache never makes an allocation fail. When less than
-//! a quarter of the window is free, the cache is emptied and frees bypass it: under pressure,
-//! spans kept apart would fragment the window.
+//! push and a pop under its CPU's own lock, instead of two updates of the shared tree. A CPU
+//! whose cache has no span of a small size takes several at once, in a run of its own, so two
+//! CPUs mapping pages at the same time write page-table entries a cache line apart.
+//!
+//! The plain [`SystemVaSpace::allocate`] and [`SystemVaSpace::free`] are the tree's best fit
+//! alone, so a long-lived allocation pattern fragments the window exactly as best fit does.
+//! Cached spans are free as far as callers can tell (they count in
+//! [`SystemVaSpace::free_pages`]); they go back to the tree, and coalesce there, whenever the
+//! tree alone cannot satisfy a request, so the caches never make an allocation fail. When less
+//! than a quarter of the window is free in the tree, the caches are emptied and frees bypass
+//! them: under pressure, spans kept apart would fragment the window.
 
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -115,50 +119,39 @@ impl SpanCache {
         false
     }
 
-    /// Gives every cached span back to `tree`, where it coalesces with its neighbours.
-    fn drain_into(&mut self, tree: &mut RangeAllocator) {
+    /// Moves every cached span, as `(first, pages)`, into `out`; returns how many there were.
+    fn take_all(&mut self, out: &mut [(u64, u64); CLASSES * SPANS_PER_CLASS]) -> usize {
+        let mut taken = 0;
         let mut classes = self.classes;
         while classes != 0 {
             let class = classes.trailing_zeros() as usize;
             classes &= classes - 1;
             for &first in &self.firsts[class][..usize::from(self.counts[class])] {
-                // Cached spans are allocated as far as the tree knows, so it takes them back.
-                let _ = tree.free(first, class_pages(class));
+                out[taken] = (first, class_pages(class));
+                taken += 1;
             }
             self.counts[class] = 0;
         }
         self.classes = 0;
         self.pages = 0;
+        taken
     }
 }
 
-/// The free pages of the window: the tree, and the small spans cached in front of it.
-#[derive(Debug)]
-struct FreePages {
-    tree: RangeAllocator,
-    cache: SpanCache,
-}
+/// Per-CPU caches; a power of two. CPUs beyond it share.
+const PROCESSOR_CACHES: usize = 8;
+/// Spans a CPU takes from the tree at once, as one run, when its cache has none of a small
+/// size: as many as there are page-table entries in a 64-byte cache line, so that two CPUs'
+/// runs of single pages keep their entries a line apart.
+const REFILL_SPANS: u64 = 8;
 
-impl FreePages {
-    /// The tree's allocation; when the tree alone cannot satisfy it, the cache is drained into
-    /// the tree first and the request tried again.
-    fn allocate_from_tree(&mut self, pages: u64, placement: &Placement) -> Option<u64> {
-        match self.tree.allocate(pages, placement) {
-            Ok(first) => Some(first),
-            Err(RangeError::Exhausted) if self.cache.pages > 0 => {
-                self.drain_cache();
-                self.tree.allocate(pages, placement).ok()
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// Gives every cached span back to the tree.
-    fn drain_cache(&mut self) {
-        if self.cache.pages > 0 {
-            self.cache.drain_into(&mut self.tree);
-        }
-    }
+/// One CPU's span cache, on cache lines of its own.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct ProcessorCache {
+    spans: Mutex<SpanCache>,
+    /// The pages `spans` holds, readable without its lock (written under it).
+    pages: AtomicU64,
 }
 
 /// Why a window was refused.
@@ -186,7 +179,10 @@ impl core::error::Error for SystemVaError {}
 pub struct SystemVaSpace {
     base: VirtualAddress,
     pages: u64,
-    free: Mutex<FreePages>,
+    tree: Mutex<RangeAllocator>,
+    /// The pages free in the tree, readable without its lock (written under it).
+    tree_free: AtomicU64,
+    caches: [ProcessorCache; PROCESSOR_CACHES],
 }
 
 const fn canonical_half(address: u64) -> Option<bool> {
@@ -216,7 +212,13 @@ impl SystemVaSpace {
         let mut free = RangeAllocator::new();
         // A fresh allocator accepts any non-empty range.
         let _ = free.add_free(0, pages);
-        Ok(Self { base, pages, free: Mutex::new(FreePages { tree: free, cache: SpanCache::default() }) })
+        Ok(Self {
+            base,
+            pages,
+            tree: Mutex::new(free),
+            tree_free: AtomicU64::new(pages),
+            caches: Default::default(),
+        })
     }
 
     /// The first address of the window.
@@ -231,8 +233,7 @@ impl SystemVaSpace {
 
     /// Pages not allocated.
     pub fn free_pages(&self) -> u64 {
-        let free = self.free.lock();
-        free.tree.free_units() + free.cache.pages
+        self.with_tree(|tree| tree.free_units()) + self.cached_pages()
     }
 
     /// Whether `address` is inside the window.
@@ -245,25 +246,49 @@ impl SystemVaSpace {
     /// tree's best fit: its placement decisions are those of a best-fit allocator exactly.
     pub fn allocate(&self, pages: u64, alignment_pages: u64, offset_pages: u64) -> Option<VirtualAddress> {
         let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
-        let first = self.free.lock().allocate_from_tree(pages, &placement)?;
+        let first = self.allocate_from_tree(pages, &placement)?;
         Some(self.base.add(first * PAGE_SIZE))
     }
 
     /// As [`allocate`](Self::allocate), but a span of the same size that
-    /// [`free_cached`](Self::free_cached) kept is taken first: for mappings that come and go
-    /// (`MmMapIoSpace` of registers), where the best fit would most often be that very span.
+    /// [`free_cached`](Self::free_cached) kept on CPU `processor` is taken first: for mappings
+    /// that come and go (`MmMapIoSpace` of registers). `processor` is the platform's number
+    /// for the current CPU; any number is correct, distinct CPUs with distinct numbers only
+    /// avoid sharing a cache.
     pub fn allocate_cached(
         &self,
+        processor: usize,
         pages: u64,
         alignment_pages: u64,
         offset_pages: u64,
     ) -> Option<VirtualAddress> {
         let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
-        let mut free = self.free.lock();
-        let first = match free.cache.take(pages, placement.alignment, placement.offset) {
-            Some(first) => first,
-            None => free.allocate_from_tree(pages, &placement)?,
-        };
+        let cache = &self.caches[processor % PROCESSOR_CACHES];
+        {
+            let mut spans = cache.spans.lock();
+            if let Some(first) = spans.take(pages, placement.alignment, placement.offset) {
+                cache.pages.store(spans.pages, Ordering::Relaxed);
+                return Some(self.base.add(first * PAGE_SIZE));
+            }
+        }
+        let small = pages as usize <= CACHED_SPAN_PAGES && placement.alignment == 1;
+        if small && !self.under_pressure() {
+            if let Ok(first) = self.with_tree(|tree| tree.allocate(pages * REFILL_SPANS, &Placement::ANY)) {
+                let mut spans = cache.spans.lock();
+                // Kept last to first, so that they are taken in address order.
+                for index in (1..REFILL_SPANS).rev() {
+                    let span = first + index * pages;
+                    if !spans.keep(span, pages) {
+                        // The cache filled meanwhile: the span goes back (cache, then tree, is
+                        // the one order in which both locks are ever held).
+                        self.with_tree(|tree| tree.free(span, pages).is_ok());
+                    }
+                }
+                cache.pages.store(spans.pages, Ordering::Relaxed);
+                return Some(self.base.add(first * PAGE_SIZE));
+            }
+        }
+        let first = self.allocate_from_tree(pages, &placement)?;
         Some(self.base.add(first * PAGE_SIZE))
     }
 
@@ -280,19 +305,20 @@ impl SystemVaSpace {
             }
         }
         let span = pages.checked_add(step - 1)?;
-        let mut free = self.free.lock();
-        let first = free.allocate_from_tree(span, &Placement::ANY)?;
+        let first = self.allocate_from_tree(span, &Placement::ANY)?;
         let address = self.base.0 + first * PAGE_SIZE;
         let start = address.next_multiple_of(multiple);
         let head = (start - address) / PAGE_SIZE;
         let tail = span - head - pages;
         // Both pieces were just taken from the free set, so giving them back cannot fail.
-        if head > 0 {
-            let _ = free.tree.free(first, head);
-        }
-        if tail > 0 {
-            let _ = free.tree.free(first + head + pages, tail);
-        }
+        self.with_tree(|tree| {
+            if head > 0 {
+                let _ = tree.free(first, head);
+            }
+            if tail > 0 {
+                let _ = tree.free(first + head + pages, tail);
+            }
+        });
         Some(VirtualAddress(start))
     }
 
@@ -300,32 +326,102 @@ impl SystemVaSpace {
     /// neighbours; `false` (and nothing changes) if any of them is outside the window or
     /// already free.
     pub fn free(&self, address: VirtualAddress, pages: u64) -> bool {
-        self.release(address, pages, false)
-    }
-
-    /// As [`free`](Self::free), but a small or 2 MiB span is kept for the next
-    /// [`allocate_cached`](Self::allocate_cached) of its size while the window has room.
-    pub fn free_cached(&self, address: VirtualAddress, pages: u64) -> bool {
-        self.release(address, pages, true)
-    }
-
-    fn release(&self, address: VirtualAddress, pages: u64, cache: bool) -> bool {
-        if !self.contains(address) || !address.is_aligned(PAGE_SIZE) {
+        let Some(first) = self.page_of(address) else {
+            return false;
+        };
+        let cached = |cache: &ProcessorCache| {
+            cache.pages.load(Ordering::Relaxed) > 0 && cache.spans.lock().overlaps(first, pages)
+        };
+        if self.caches.iter().any(cached) {
             return false;
         }
-        let first = (address.0 - self.base.0) / PAGE_SIZE;
-        let mut free = self.free.lock();
-        if free.tree.is_partly_free(first, pages) || free.cache.overlaps(first, pages) {
+        if self.under_pressure() {
+            self.drain_caches();
+        }
+        self.with_tree(|tree| tree.free(first, pages).is_ok())
+    }
+
+    /// As [`free`](Self::free), but a small or 2 MiB span is kept in CPU `processor`'s cache
+    /// for its next [`allocate_cached`](Self::allocate_cached) of that size, while the window
+    /// has room. The caller owns the span (the mapping registry has proved it): a second free
+    /// is refused only when the first is still in the same CPU's cache.
+    pub fn free_cached(&self, processor: usize, address: VirtualAddress, pages: u64) -> bool {
+        let Some(first) = self.page_of(address) else {
             return false;
+        };
+        if !self.under_pressure() {
+            let cache = &self.caches[processor % PROCESSOR_CACHES];
+            let mut spans = cache.spans.lock();
+            if spans.overlaps(first, pages) {
+                return false;
+            }
+            if spans.keep(first, pages) {
+                cache.pages.store(spans.pages, Ordering::Relaxed);
+                return true;
+            }
         }
-        // Under pressure (less than a quarter of the window free in the tree) the cache is
-        // emptied and frees go to the tree at once, where they coalesce.
-        if free.tree.free_units() < self.pages / 4 {
-            free.drain_cache();
-        } else if cache && free.cache.keep(first, pages) {
-            return true;
+        self.free(address, pages)
+    }
+
+    /// The page number of `address` in the window, if it is a page of it.
+    fn page_of(&self, address: VirtualAddress) -> Option<u64> {
+        (self.contains(address) && address.is_aligned(PAGE_SIZE))
+            .then(|| (address.0 - self.base.0) / PAGE_SIZE)
+    }
+
+    /// Runs `body` on the tree under its lock, and publishes its free pages.
+    fn with_tree<R>(&self, body: impl FnOnce(&mut RangeAllocator) -> R) -> R {
+        let mut tree = self.tree.lock();
+        let result = body(&mut tree);
+        self.tree_free.store(tree.free_units(), Ordering::Relaxed);
+        result
+    }
+
+    /// Whether less than a quarter of the window is free in the tree.
+    fn under_pressure(&self) -> bool {
+        self.tree_free.load(Ordering::Relaxed) < self.pages / 4
+    }
+
+    /// Pages held by the caches.
+    fn cached_pages(&self) -> u64 {
+        self.caches.iter().map(|cache| cache.pages.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The tree's allocation; when the tree alone cannot satisfy it, the caches are emptied
+    /// into the tree first and the request tried again.
+    fn allocate_from_tree(&self, pages: u64, placement: &Placement) -> Option<u64> {
+        match self.with_tree(|tree| tree.allocate(pages, placement)) {
+            Ok(first) => Some(first),
+            Err(RangeError::Exhausted) if self.cached_pages() > 0 => {
+                self.drain_caches();
+                self.with_tree(|tree| tree.allocate(pages, placement)).ok()
+            }
+            Err(_) => None,
         }
-        free.tree.free(first, pages).is_ok()
+    }
+
+    /// Gives every cached span back to the tree, where it coalesces with its neighbours. A
+    /// cache's lock is never held with the tree's here (allocation holds them in the other
+    /// order).
+    fn drain_caches(&self) {
+        for cache in &self.caches {
+            if cache.pages.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let mut spans = [(0, 0); CLASSES * SPANS_PER_CLASS];
+            let taken = {
+                let mut cached = cache.spans.lock();
+                let taken = cached.take_all(&mut spans);
+                cache.pages.store(0, Ordering::Relaxed);
+                taken
+            };
+            self.with_tree(|tree| {
+                for &(first, pages) in &spans[..taken] {
+                    // Cached spans are allocated as far as the tree knows, so it takes them back.
+                    let _ = tree.free(first, pages);
+                }
+            });
+        }
     }
 }
 
@@ -375,32 +471,32 @@ mod tests {
 
     #[test]
     fn a_freed_small_span_is_reused_and_a_second_free_of_it_refused() {
-        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 64 * PAGE_SIZE).unwrap();
-        let a = space.allocate_cached(3, 1, 0).unwrap();
-        let b = space.allocate_cached(5, 1, 0).unwrap();
-        assert!(space.free_cached(a, 3));
-        assert_eq!(space.free_pages(), 59, "a cached span counts as free");
-        assert!(!space.free_cached(a, 3), "double free of a cached span");
-        assert!(!space.free_cached(a.add(PAGE_SIZE), 1), "a page inside a cached span is free already");
-        assert_eq!(space.allocate_cached(3, 1, 0), Some(a), "the next span of that size is the cached one");
-        assert!(space.free_cached(a, 3));
-        assert!(space.free_cached(b, 5));
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 1 << 30).unwrap();
+        let a = space.allocate_cached(0, 3, 1, 0).unwrap();
+        let b = space.allocate_cached(0, 5, 1, 0).unwrap();
+        assert!(space.free_cached(0, a, 3));
+        assert_eq!(space.free_pages(), space.total_pages() - 5, "cached spans count as free");
+        assert!(!space.free_cached(0, a, 3), "double free of a cached span");
+        assert!(!space.free_cached(0, a.add(PAGE_SIZE), 1), "a page inside a cached span is free already");
+        assert_eq!(space.allocate_cached(0, 3, 1, 0), Some(a), "the span freed last is taken first");
+        assert!(space.free_cached(0, a, 3));
+        assert!(space.free_cached(0, b, 5));
         // A request the tree cannot meet alone takes the cached spans back, and they coalesce.
-        assert_eq!(space.allocate_cached(64, 1, 0), Some(space.base()));
+        assert_eq!(space.allocate(space.total_pages(), 1, 0), Some(space.base()));
         assert_eq!(space.free_pages(), 0);
     }
 
     #[test]
     fn cached_spans_coalesce_back_for_large_and_aligned_requests() {
         let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 32 * PAGE_SIZE).unwrap();
-        let spans: Vec<_> = (0..8).map(|_| space.allocate_cached(4, 1, 0).unwrap()).collect();
+        let spans: Vec<_> = (0..8).map(|_| space.allocate_cached(0, 4, 1, 0).unwrap()).collect();
         for &span in &spans {
-            assert!(space.free_cached(span, 4));
+            assert!(space.free_cached(0, span, 4));
         }
         assert_eq!(space.free_pages(), 32);
-        let whole = space.allocate_cached(32, 32, 0).unwrap();
+        let whole = space.allocate_cached(0, 32, 32, 0).unwrap();
         assert_eq!(whole, space.base(), "the eight cached spans coalesced into the whole window");
-        assert!(space.free_cached(whole, 32));
+        assert!(space.free_cached(0, whole, 32));
         assert!(space.allocate_multiple_of(32, 32 * PAGE_SIZE).is_some());
     }
 
@@ -410,7 +506,6 @@ mod tests {
         let a = space.allocate(3, 1, 0).unwrap();
         let b = space.allocate(3, 1, 0).unwrap();
         assert!(space.free(a, 3));
-        assert!(!space.free_cached(a, 3), "a plain free is a free too");
         // A 2-page request best-fits into the 3-page hole, so the hole is in the tree: a cached
         // span is invisible to the tree, which would have split the 58-page tail instead.
         assert_eq!(space.allocate(2, 1, 0), Some(a));
@@ -420,12 +515,36 @@ mod tests {
     #[test]
     fn a_cached_large_span_serves_only_requests_it_is_aligned_for() {
         let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 8 << 20).unwrap();
-        let large = space.allocate_cached(512, 512, 0).unwrap();
-        assert!(space.free_cached(large, 512));
-        let skewed = space.allocate_cached(512, 512, 5).unwrap();
+        let large = space.allocate_cached(0, 512, 512, 0).unwrap();
+        assert!(space.free_cached(0, large, 512));
+        let skewed = space.allocate_cached(0, 512, 512, 5).unwrap();
         assert_ne!(skewed, large, "the cached span is not congruent to 5");
         assert_eq!((skewed.0 / PAGE_SIZE) % 512, 5);
-        assert_eq!(space.allocate_cached(512, 512, 0), Some(large));
+        assert_eq!(space.allocate_cached(0, 512, 512, 0), Some(large));
+    }
+
+    #[test]
+    fn each_processor_reuses_its_own_spans_on_its_own_line_of_entries() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 1 << 30).unwrap();
+        let first = space.allocate_cached(0, 1, 1, 0).unwrap();
+        let second = space.allocate_cached(1, 1, 1, 0).unwrap();
+        let page = |va: VirtualAddress| (va.0 - space.base().0) / PAGE_SIZE;
+        assert!(page(first).abs_diff(page(second)) >= REFILL_SPANS, "a line of PTEs apart");
+        assert!(space.free_cached(0, first, 1));
+        assert!(space.free_cached(1, second, 1));
+        assert_eq!(space.allocate_cached(1, 1, 1, 0), Some(second));
+        assert_eq!(space.allocate_cached(0, 1, 1, 0), Some(first));
+        // The refill runs count as free until handed out.
+        assert_eq!(space.free_pages(), space.total_pages() - 2);
+    }
+
+    #[test]
+    fn a_plain_free_of_a_span_cached_on_any_processor_is_refused() {
+        let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 1 << 30).unwrap();
+        let span = space.allocate_cached(3, 2, 1, 0).unwrap();
+        assert!(space.free_cached(3, span, 2));
+        assert!(!space.free(span, 2));
+        assert!(!space.free(span.add(PAGE_SIZE), 1));
     }
 
     #[test]
