@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use iospace_mm::address::{PAGE_SHIFT, Pfn, PhysicalAddress, VirtualAddress};
 use iospace_mm::bug_check::BugCheck;
@@ -36,8 +36,16 @@ pub const HIGH_DEVICE_WINDOW: (PhysicalAddress, u64) = (PhysicalAddress(64 << 30
 /// takes one PML4 entry and one page-directory-pointer table.
 const SYSTEM_VA: (VirtualAddress, u64) = (VirtualAddress(0xFFFF_C000_0000_0000), 256 << 30);
 
-/// One CPU (per thread: the IRQL and owner are never changed by the workloads, so every thread
-/// reads the same values) over emulated RAM.
+/// The numbers threads get as CPUs, in the order they first ask.
+static NEXT_PROCESSOR: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Each thread is a CPU of its own, for the memory manager's per-CPU caches.
+    static PROCESSOR: usize = NEXT_PROCESSOR.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The CPUs of the machine are the threads that use it; the IRQL and owner are never changed
+/// by the workloads, so every thread reads the same values. RAM is emulated.
 struct BenchPlatform {
     memory: EmulatedMemory,
     irql: AtomicU8,
@@ -80,6 +88,10 @@ impl Platform for BenchPlatform {
 
     fn supports_huge_pages(&self) -> bool {
         true
+    }
+
+    fn current_processor(&self) -> usize {
+        PROCESSOR.with(|processor| *processor)
     }
 
     fn bug_check(&self, bug_check: BugCheck) -> ! {
