@@ -8,14 +8,14 @@
 //! The one question that needs every shard is the memory-type check: no device page may be
 //! mapped with two types. Most machines map all their registers with one type, so a set of
 //! the types ever mapped answers it without looking: while only the requested type has been
-//! seen, no conflict is possible. The set only grows, and it is read after the new record is
-//! in place, with sequentially consistent ordering on both sides, so of two racing mappings
-//! with different types at least one sees the other's type and scans every shard, where it
-//! finds the other's record.
+//! seen, no conflict is possible. The set only grows; a mapping adds its type and reads the
+//! set while it holds its record's shard, after putting the record in, so of two racing
+//! mappings with different types at least one sees the other's type and scans every shard
+//! (taking each shard's lock), where it finds the other's record.
 
 use alloc::collections::{BTreeMap, btree_map};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering, fence};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use spin::Mutex;
 
@@ -75,14 +75,15 @@ impl IoMappingRegistry {
     /// its physical pages with another memory type.
     pub fn insert(&self, base: VirtualAddress, record: IoMappingRecord) -> Result<(), CacheConflict> {
         let cache = record.protection.cache;
-        self.shards[shard_of(base.0)].0.lock().insert(base.0, record);
         let bit = policy_bit(cache);
-        let seen = if self.types_seen.load(Ordering::SeqCst) & bit != 0 {
-            // Orders the insertion before the read, as the read-modify-write below does.
-            fence(Ordering::SeqCst);
-            self.types_seen.load(Ordering::SeqCst)
-        } else {
-            self.types_seen.fetch_or(bit, Ordering::SeqCst)
+        let seen = {
+            let mut shard = self.shards[shard_of(base.0)].0.lock();
+            shard.insert(base.0, record);
+            // Read inside the shard's critical section: a mapping of another type that is
+            // registered meanwhile either scans this shard after we leave it (and finds our
+            // record) or published its type before we entered (and we read it here).
+            let seen = self.types_seen.load(Ordering::Acquire);
+            if seen & bit != 0 { seen } else { self.types_seen.fetch_or(bit, Ordering::AcqRel) | bit }
         };
         if seen & !bit == 0 {
             return Ok(());
