@@ -390,7 +390,9 @@ impl PageTables {
         match Self::install(slot, leaf, size.level()) {
             // Tables stay after unmap (see `unmap`), so a large leaf may find an empty one
             // where it belongs: give the table back and put the leaf in its place.
-            Err(PageTableError::TableInTheWay) if Self::reclaim_empty_table(memory, frames, slot, size.level())? => {
+            Err(PageTableError::TableInTheWay)
+                if Self::reclaim_empty_table(memory, frames, slot, size.level())? =>
+            {
                 Self::install(slot, leaf, size.level())?
             }
             result => result?,
@@ -426,7 +428,9 @@ impl PageTables {
     fn maps_nothing(memory: &dyn PhysicalMemory, entry: u64, level: u32) -> Result<bool, PageTableError> {
         let table = table_at(memory, entry_pfn(entry))?;
         for child in table.iter().map(|slot| slot.load(Ordering::Acquire)) {
-            if child & PTE_PRESENT != 0 && (is_leaf(child, level - 1) || !Self::maps_nothing(memory, child, level - 1)?) {
+            if child & PTE_PRESENT != 0
+                && (is_leaf(child, level - 1) || !Self::maps_nothing(memory, child, level - 1)?)
+            {
                 return Ok(false);
             }
         }
