@@ -85,7 +85,7 @@ fn run_command(args: &RunArgs) -> ExitCode {
     match run::run(&options) {
         Ok(report) => {
             if args.json {
-                println!("{:#}", report.to_json());
+                println!("{:#}", report::to_json(&report));
             } else {
                 print!("{report}");
             }

@@ -1,12 +1,13 @@
 //! `iospace run`: the main job. Boots a machine, runs the Plug and Play session (enumerate,
 //! arbitrate, start the reference drivers, let them work, rebalance edu, remove everything),
 //! then tours the memory manager's other mapping routines, and collects what happened into a
-//! [`Report`].
+//! [`RunReport`].
 
 use std::ffi::c_void;
 use std::path::Path;
 
 use iospace_drivers::catalog::DeviceKind;
+use iospace_drivers::run_report::{self, RunReport};
 use iospace_drivers::session::{self, Hardware, SessionReport};
 use iospace_hal::address::InterfaceType;
 use iospace_hosted::description::PersonalityKind;
@@ -19,7 +20,7 @@ use iospace_mm::pool::POOL_FLAG_NON_PAGED;
 use iospace_mm::protection::{PAGE_READWRITE, PAGE_WRITECOMBINE};
 use iospace_mm::{nt, nt_mdl};
 
-use crate::report::{Check, MappingLine, Report};
+use crate::report::new_report;
 
 /// The pool tag of everything `run` allocates ('Iosp').
 const TAG: u32 = u32::from_le_bytes(*b"Iosp");
@@ -67,7 +68,7 @@ pub struct RunOptions<'a> {
 }
 
 /// Boots the machine the options name and runs the session and the tour on it.
-pub fn run(options: &RunOptions<'_>) -> Result<Report, RunError> {
+pub fn run(options: &RunOptions<'_>) -> Result<RunReport, RunError> {
     let mut description = match options.machine {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -106,8 +107,8 @@ fn session(machine: &Machine) -> SessionReport {
 }
 
 /// Runs the session, then the tour, on a booted machine.
-fn drive(machine: &Machine) -> Report {
-    let mut report = Report::new(machine);
+fn drive(machine: &Machine) -> RunReport {
+    let mut report = new_report(machine);
     report.session = session(machine);
     let mm = machine.mm();
 
@@ -118,30 +119,22 @@ fn drive(machine: &Machine) -> Report {
         LARGE_PAGE_SIZE as usize,
         PAGE_READWRITE | PAGE_WRITECOMBINE,
     );
-    report.checks.push(Check::new(
+    report.check(
         "MmMapIoSpaceEx(2 MiB, PAGE_READWRITE | PAGE_WRITECOMBINE)",
         !window.is_null(),
         format!("{window:p}"),
-    ));
+    );
     let reserved = reserved_mapping(machine, &mut report);
     let dma = dma_buffer(machine, &mut report);
-    report.mappings = peak_mappings(machine);
+    report.capture_mappings(mm);
     release_reserved_mapping(machine, reserved, &mut report);
     release_dma_buffer(machine, dma, &mut report);
     if !window.is_null() {
         nt::mm_unmap_io_space(mm, window, LARGE_PAGE_SIZE as usize);
     }
     let valid_after = nt::mm_is_address_valid(mm, window as *const c_void);
-    report.checks.push(Check::new(
-        "MmIsAddressValid after MmUnmapIoSpace",
-        !valid_after,
-        format!("{valid_after}"),
-    ));
-    report.outstanding = mm.io_mappings().len()
-        + mm.mdl_mappings().list().len()
-        + mm.reservations().list().len()
-        + mm.locked_mdls().list().len()
-        + mm.contiguous_allocations().len();
+    report.check("MmIsAddressValid after MmUnmapIoSpace", !valid_after, format!("{valid_after}"));
+    report.outstanding = run_report::left_behind(mm);
     report
 }
 
@@ -153,7 +146,7 @@ struct Reserved {
 }
 
 /// A storage driver's pattern: reserve VA once, then map a locked buffer into it over and over.
-fn reserved_mapping(machine: &Machine, report: &mut Report) -> Option<Reserved> {
+fn reserved_mapping(machine: &Machine, report: &mut RunReport) -> Option<Reserved> {
     let mm = machine.mm();
     let reservation = nt_mdl::mm_allocate_mapping_address(mm, RESERVED_PAGES * PAGE_SIZE as usize, TAG);
     let buffer = nt::ex_allocate_pool2(mm, POOL_FLAG_NON_PAGED, BUFFER_PAGES * PAGE_SIZE as usize, TAG);
@@ -164,11 +157,11 @@ fn reserved_mapping(machine: &Machine, report: &mut Report) -> Option<Reserved> 
     };
     let ready =
         !reservation.is_null() && !mdl.is_null() && nt_mdl::mm_probe_and_lock_pages(mm, mdl, 0, 1).is_ok();
-    report.checks.push(Check::new(
+    report.check(
         "MmAllocateMappingAddress + IoAllocateMdl + MmProbeAndLockPages",
         ready,
         format!("{RESERVED_PAGES} pages reserved at {reservation:p}"),
-    ));
+    );
     if !ready {
         return None;
     }
@@ -191,15 +184,15 @@ fn reserved_mapping(machine: &Machine, report: &mut Report) -> Option<Reserved> 
             nt_mdl::mm_unmap_reserved_mapping(mm, reservation, TAG, mdl);
         }
     }
-    report.checks.push(Check::new(
+    report.check(
         "MmMapLockedPagesWithReservedMapping round trips",
         agreed == RESERVED_ROUNDS,
         format!("{agreed} of {RESERVED_ROUNDS} writes seen through the pool buffer"),
-    ));
+    );
     Some(Reserved { reservation, buffer, mdl })
 }
 
-fn release_reserved_mapping(machine: &Machine, reserved: Option<Reserved>, report: &mut Report) {
+fn release_reserved_mapping(machine: &Machine, reserved: Option<Reserved>, report: &mut RunReport) {
     let Some(Reserved { reservation, buffer, mdl }) = reserved else { return };
     let mm = machine.mm();
     nt_mdl::mm_unmap_reserved_mapping(mm, reservation, TAG, mdl);
@@ -208,16 +201,16 @@ fn release_reserved_mapping(machine: &Machine, reserved: Option<Reserved>, repor
     nt_mdl::mm_unlock_pages(mm, mdl);
     nt_mdl::io_free_mdl(mm, mdl);
     nt::ex_free_pool_with_tag(mm, buffer, TAG);
-    report.checks.push(Check::new(
+    report.check(
         "MmUnmapReservedMapping + MmFreeMappingAddress",
         !valid,
         format!("valid after unmap: {valid}"),
-    ));
+    );
 }
 
 /// A DMA buffer as a driver for edu would allocate it: contiguous, below the device's 28-bit
 /// limit, not crossing 64 KiB.
-fn dma_buffer(machine: &Machine, report: &mut Report) -> *mut c_void {
+fn dma_buffer(machine: &Machine, report: &mut RunReport) -> *mut c_void {
     let mm = machine.mm();
     let buffer = nt::mm_allocate_contiguous_memory_specify_cache(
         mm,
@@ -235,33 +228,20 @@ fn dma_buffer(machine: &Machine, report: &mut Report) -> *mut c_void {
         });
     let last = first + DMA_BYTES as u64 - 1;
     let placed = last <= EDU_DMA_LIMIT as u64 && first / DMA_BOUNDARY as u64 == last / DMA_BOUNDARY as u64;
-    report.checks.push(Check::new(
+    report.check(
         "MmAllocateContiguousMemorySpecifyCache (DMA buffer)",
         contiguous && placed,
         format!("PA {first:#x}..={last:#x}, physically contiguous: {contiguous}"),
-    ));
+    );
     buffer
 }
 
-fn release_dma_buffer(machine: &Machine, buffer: *mut c_void, report: &mut Report) {
+fn release_dma_buffer(machine: &Machine, buffer: *mut c_void, report: &mut RunReport) {
     if buffer.is_null() {
         return;
     }
     let mm = machine.mm();
     nt::mm_free_contiguous_memory(mm, buffer);
     let left = mm.contiguous_allocations().len();
-    report.checks.push(Check::new("MmFreeContiguousMemory", left == 0, format!("{left} allocations left")));
-}
-
-/// Every live system mapping, for the report.
-fn peak_mappings(machine: &Machine) -> Vec<MappingLine> {
-    let mm = machine.mm();
-    let mut lines: Vec<MappingLine> = mm.io_mappings().iter().map(MappingLine::from).collect();
-    for reservation in mm.reservations().list() {
-        lines.push(MappingLine::reserved(mm, &reservation));
-    }
-    for allocation in mm.contiguous_allocations() {
-        lines.push(MappingLine::contiguous(mm, &allocation));
-    }
-    lines
+    report.check("MmFreeContiguousMemory", left == 0, format!("{left} allocations left"));
 }

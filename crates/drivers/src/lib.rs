@@ -19,5 +19,6 @@ pub mod ivshmem;
 pub mod journal;
 pub mod pci_testdev;
 pub mod resource_text;
+pub mod run_report;
 pub mod session;
 pub mod uart;

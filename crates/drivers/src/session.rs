@@ -29,7 +29,7 @@ use iospace_pnp::translation::ResourcePair;
 
 use crate::catalog::DeviceKind;
 use crate::journal::{Journal, Step};
-use crate::resource_text;
+use crate::{resource_text, run_report};
 
 /// A device that is not on an enumerable bus: its resources are fixed.
 #[derive(Clone, Debug)]
@@ -389,11 +389,7 @@ pub fn run(hardware: &Hardware<'_>) -> SessionReport {
         }
     }
     let mm = hardware.mm;
-    report.leftovers = mm.io_mappings().len()
-        + mm.mdl_mappings().list().len()
-        + mm.reservations().list().len()
-        + mm.locked_mdls().list().len()
-        + mm.contiguous_allocations().len();
+    report.leftovers = run_report::left_behind(mm);
     report.verifier = mm.verifier_log().entries().iter().map(ToString::to_string).collect();
     report
 }
@@ -436,23 +432,14 @@ fn live_mappings(
     let mut rows: Vec<MappingRow> = mm
         .io_mappings()
         .into_iter()
-        .map(|record| {
-            let leaves = record.leaves;
-            let mut pages = Vec::new();
-            for (count, size) in [(leaves.huge, "1 GiB"), (leaves.large, "2 MiB"), (leaves.small, "4 KiB")] {
-                if count > 0 {
-                    pages.push(format!("{count} x {size}"));
-                }
-            }
-            MappingRow {
-                device: owner_name(record.owner),
-                address: record.address,
-                physical: record.physical,
-                bytes: record.bytes,
-                cache: record.protection.cache,
-                leaves: pages.join(" + "),
-                created_at: format!("{}:{}", record.location.file(), record.location.line()),
-            }
+        .map(|record| MappingRow {
+            device: owner_name(record.owner),
+            address: record.address,
+            physical: record.physical,
+            bytes: record.bytes,
+            cache: record.protection.cache,
+            leaves: run_report::leaves_text(record.leaves),
+            created_at: format!("{}:{}", record.location.file(), record.location.line()),
         })
         .collect();
     rows.sort_by_key(|row| row.address);

@@ -18,8 +18,8 @@ use crate::io_access::MetalIo;
 use crate::pat::PatError;
 use crate::pci::ConfigPorts;
 use crate::platform::MetalPlatform;
-use crate::report::Report;
 use crate::start_info::StartInfoError;
+use iospace_drivers::run_report::RunReport;
 
 /// The system VA window: 64 GiB at the start of PML4 entry 384, far from the direct map.
 pub const SYSTEM_VA_BASE: VirtualAddress = VirtualAddress(0xFFFF_C000_0000_0000);
@@ -153,12 +153,12 @@ impl Machine {
 
     /// Runs the self-tests, then the Plug and Play session (the reference drivers), and
     /// reports.
-    pub fn run(&self) -> Report {
-        let mut report = Report::new(self);
+    pub fn run(&self) -> RunReport {
+        let mut report = crate::report::new(self);
         // The self-tests use the BARs as the firmware left them; the session moves edu.
         crate::self_tests::run(self, &mut report);
         report.session = crate::plug_and_play::run(self);
-        report.finish(&self.mm);
+        crate::report::finish(&mut report, &self.mm);
         report
     }
 

@@ -25,13 +25,13 @@ use crate::descriptor_tables::{PAGE_FAULT_IST, ist_stack_range};
 use crate::direct_map::DirectMap;
 use crate::exceptions::probe_read;
 use crate::machine::{Machine, SYSTEM_VA_BASE, SYSTEM_VA_BYTES};
-use crate::report::Report;
+use iospace_drivers::run_report::RunReport;
 
 /// A 1 GiB-aligned physical range where nothing is RAM: the start of q35's 64-bit PCI window.
 const HUGE_TEST_PHYSICAL: u64 = 0x80_0000_0000;
 
 /// Runs every self-test and records it in `report`.
-pub fn run(machine: &Machine, report: &mut Report) {
+pub fn run(machine: &Machine, report: &mut RunReport) {
     pat_is_programmed(machine, report);
     direct_map_reaches_ram(machine, report);
     let edu_bar0 = machine
@@ -50,7 +50,7 @@ pub fn run(machine: &Machine, report: &mut Report) {
     reserved_mapping_aliases_a_locked_buffer(machine, report);
 }
 
-fn pat_is_programmed(machine: &Machine, report: &mut Report) {
+fn pat_is_programmed(machine: &Machine, report: &mut RunReport) {
     let pat = read_msr(IA32_PAT);
     report.check(
         "IA32_PAT holds mm's layout (WB WT WC UC x2)",
@@ -59,7 +59,7 @@ fn pat_is_programmed(machine: &Machine, report: &mut Report) {
     );
 }
 
-fn direct_map_reaches_ram(machine: &Machine, report: &mut Report) {
+fn direct_map_reaches_ram(machine: &Machine, report: &mut RunReport) {
     let mm = &machine.mm;
     let (start, _) = machine.image;
     let direct = DirectMap::virtual_address(PhysicalAddress(start));
@@ -87,7 +87,7 @@ fn show(physical: Option<PhysicalAddress>) -> String {
 
 /// For each `MEMORY_CACHING_TYPE`, the leaf `MmMapIoSpace` writes selects, through its PWT, PCD
 /// and PAT bits and the programmed `IA32_PAT`, exactly the type's policy.
-fn leaf_bits_select_each_caching_type(machine: &Machine, bar0: u64, report: &mut Report) {
+fn leaf_bits_select_each_caching_type(machine: &Machine, bar0: u64, report: &mut RunReport) {
     let mm = &machine.mm;
     let pat = read_msr(IA32_PAT);
     for value in 0..MM_MAXIMUM_CACHE_TYPE {
@@ -127,7 +127,7 @@ fn leaf_bits_select_each_caching_type(machine: &Machine, bar0: u64, report: &mut
 
 /// `MmGetPhysicalAddress` walks the live tables back to the physical address mapped, byte for
 /// byte, and the CPU reaches the device through the same leaf.
-fn physical_address_inverts_the_mapping(machine: &Machine, bar0: u64, report: &mut Report) {
+fn physical_address_inverts_the_mapping(machine: &Machine, bar0: u64, report: &mut RunReport) {
     let mm = &machine.mm;
     let offset = 0x123u64;
     let bytes = 3 * PAGE_SIZE as usize;
@@ -165,7 +165,7 @@ fn physical_address_inverts_the_mapping(machine: &Machine, bar0: u64, report: &m
 
 /// A mapped address reads; once unmapped, the same address faults, and the page-fault handler
 /// runs on its IST stack and reports the address. So does a window address never mapped.
-fn unmapped_address_faults_on_the_handler_stack(machine: &Machine, bar0: u64, report: &mut Report) {
+fn unmapped_address_faults_on_the_handler_stack(machine: &Machine, bar0: u64, report: &mut RunReport) {
     let mm = &machine.mm;
     let name = "unmapped address page-faults; handler on its IST stack";
     let mapping =
@@ -202,7 +202,7 @@ fn unmapped_address_faults_on_the_handler_stack(machine: &Machine, bar0: u64, re
 
 /// A 1 GiB-aligned, 1 GiB range maps with one 1 GiB leaf when the CPU has them (2 MiB leaves
 /// otherwise), the CPU walks it, and unmapping it invalidates with one `invlpg`.
-fn huge_range_uses_a_huge_leaf(machine: &Machine, report: &mut Report) {
+fn huge_range_uses_a_huge_leaf(machine: &Machine, report: &mut RunReport) {
     let mm = &machine.mm;
     let huge = machine.platform.supports_huge_pages();
     let expected = if huge { PageSize::Size1GiB } else { PageSize::Size2MiB };
@@ -260,7 +260,7 @@ const RESERVED_ROUNDS: u64 = 100;
 /// A storage driver's pattern on real page tables: reserve VA once, lock a pool buffer, map it
 /// into the reservation and unmap it again, over and over. Every write through the reserved
 /// mapping must be seen through the pool's own address: two leaves, one frame.
-fn reserved_mapping_aliases_a_locked_buffer(machine: &Machine, report: &mut Report) {
+fn reserved_mapping_aliases_a_locked_buffer(machine: &Machine, report: &mut RunReport) {
     let mm = &machine.mm;
     let name = "MmMapLockedPagesWithReservedMapping aliases the pool buffer";
     let buffer_bytes = BUFFER_PAGES * PAGE_SIZE as usize;
