@@ -15,10 +15,12 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use iospace_hal::access::IoAccess;
 use iospace_hal::{ports, registers};
 use iospace_mm::address::{PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::CachePolicy;
 use iospace_mm::io_space::IoMapping;
+use iospace_mm::memory_manager::MemoryManager;
 use iospace_pnp::driver::DeviceContext;
 use iospace_pnp::resource::{PortLocation, Raw, Resource, ResourceEntry, Translated};
 use iospace_pnp::status::NtStatus;
@@ -40,7 +42,8 @@ pub struct Window<'mm> {
     raw: ResourceEntry<Raw>,
     translated: ResourceEntry<Translated>,
     access: Access<'mm>,
-    device: DeviceContext<'mm>,
+    io: &'mm dyn IoAccess,
+    mm: &'mm MemoryManager,
 }
 
 impl fmt::Debug for Window<'_> {
@@ -76,30 +79,30 @@ impl ClaimError {
 
 /// The width of one register access.
 trait Element: Copy {
-    fn read_register(device: &DeviceContext<'_>, at: VirtualAddress) -> Self;
-    fn write_register(device: &DeviceContext<'_>, at: VirtualAddress, value: Self);
-    fn read_port(device: &DeviceContext<'_>, at: u64) -> Self;
-    fn write_port(device: &DeviceContext<'_>, at: u64, value: Self);
+    fn read_register(io: &dyn IoAccess, mm: &MemoryManager, at: VirtualAddress) -> Self;
+    fn write_register(io: &dyn IoAccess, mm: &MemoryManager, at: VirtualAddress, value: Self);
+    fn read_port(io: &dyn IoAccess, mm: &MemoryManager, at: u64) -> Self;
+    fn write_port(io: &dyn IoAccess, mm: &MemoryManager, at: u64, value: Self);
 }
 
 macro_rules! element {
     ($type:ty, $read:ident, $write:ident, $read_port:ident, $write_port:ident) => {
         impl Element for $type {
             #[track_caller]
-            fn read_register(device: &DeviceContext<'_>, at: VirtualAddress) -> Self {
-                registers::$read(device.io(), device.mm(), at.as_ptr())
+            fn read_register(io: &dyn IoAccess, mm: &MemoryManager, at: VirtualAddress) -> Self {
+                registers::$read(io, mm, at.as_ptr())
             }
             #[track_caller]
-            fn write_register(device: &DeviceContext<'_>, at: VirtualAddress, value: Self) {
-                registers::$write(device.io(), device.mm(), at.as_ptr(), value)
+            fn write_register(io: &dyn IoAccess, mm: &MemoryManager, at: VirtualAddress, value: Self) {
+                registers::$write(io, mm, at.as_ptr(), value)
             }
             #[track_caller]
-            fn read_port(device: &DeviceContext<'_>, at: u64) -> Self {
-                ports::$read_port(device.io(), device.mm(), at as usize as *const $type)
+            fn read_port(io: &dyn IoAccess, mm: &MemoryManager, at: u64) -> Self {
+                ports::$read_port(io, mm, at as usize as *const $type)
             }
             #[track_caller]
-            fn write_port(device: &DeviceContext<'_>, at: u64, value: Self) {
-                ports::$write_port(device.io(), device.mm(), at as usize as *mut $type, value)
+            fn write_port(io: &dyn IoAccess, mm: &MemoryManager, at: u64, value: Self) {
+                ports::$write_port(io, mm, at as usize as *mut $type, value)
             }
         }
     };
@@ -154,21 +157,21 @@ impl<'mm> Window<'mm> {
 
     fn read<T: Element>(&self, offset: u64) -> T {
         match &self.access {
-            Access::Registers(mapping) => T::read_register(&self.device, mapping.address().add(offset)),
-            Access::MappedPorts(mapping) => T::read_port(&self.device, mapping.address().add(offset).0),
-            Access::Ports(base) => T::read_port(&self.device, u64::from(*base) + offset),
+            Access::Registers(mapping) => T::read_register(self.io, self.mm, mapping.address().add(offset)),
+            Access::MappedPorts(mapping) => T::read_port(self.io, self.mm, mapping.address().add(offset).0),
+            Access::Ports(base) => T::read_port(self.io, self.mm, u64::from(*base) + offset),
         }
     }
 
     fn write<T: Element>(&self, offset: u64, value: T) {
         match &self.access {
             Access::Registers(mapping) => {
-                T::write_register(&self.device, mapping.address().add(offset), value)
+                T::write_register(self.io, self.mm, mapping.address().add(offset), value)
             }
             Access::MappedPorts(mapping) => {
-                T::write_port(&self.device, mapping.address().add(offset).0, value)
+                T::write_port(self.io, self.mm, mapping.address().add(offset).0, value)
             }
-            Access::Ports(base) => T::write_port(&self.device, u64::from(*base) + offset, value),
+            Access::Ports(base) => T::write_port(self.io, self.mm, u64::from(*base) + offset, value),
         }
     }
 
@@ -206,11 +209,9 @@ impl<'mm> Window<'mm> {
     /// routine, so a port window reads two 32-bit halves, low first).
     pub fn read_u64(&self, offset: u64) -> u64 {
         match &self.access {
-            Access::Registers(mapping) => registers::read_register_ulong64(
-                self.device.io(),
-                self.device.mm(),
-                mapping.address().add(offset).as_ptr(),
-            ),
+            Access::Registers(mapping) => {
+                registers::read_register_ulong64(self.io, self.mm, mapping.address().add(offset).as_ptr())
+            }
             _ => u64::from(self.read_u32(offset)) | u64::from(self.read_u32(offset + 4)) << 32,
         }
     }
@@ -219,8 +220,8 @@ impl<'mm> Window<'mm> {
     pub fn write_u64(&self, offset: u64, value: u64) {
         match &self.access {
             Access::Registers(mapping) => registers::write_register_ulong64(
-                self.device.io(),
-                self.device.mm(),
+                self.io,
+                self.mm,
                 mapping.address().add(offset).as_ptr(),
                 value,
             ),
@@ -236,7 +237,7 @@ impl<'mm> Window<'mm> {
     pub fn write_buffer_u32(&self, offset: u64, values: &[u32]) -> Option<()> {
         let Access::Registers(mapping) = &self.access else { return None };
         let at = mapping.address().add(offset);
-        registers::write_register_buffer_ulong(self.device.io(), self.device.mm(), at.as_ptr(), values);
+        registers::write_register_buffer_ulong(self.io, self.mm, at.as_ptr(), values);
         Some(())
     }
 
@@ -245,7 +246,7 @@ impl<'mm> Window<'mm> {
     pub fn read_buffer_u32(&self, offset: u64, values: &mut [u32]) -> Option<()> {
         let Access::Registers(mapping) = &self.access else { return None };
         let at = mapping.address().add(offset);
-        registers::read_register_buffer_ulong(self.device.io(), self.device.mm(), at.as_ptr(), values);
+        registers::read_register_buffer_ulong(self.io, self.mm, at.as_ptr(), values);
         Some(())
     }
 }
@@ -308,7 +309,8 @@ impl<'mm> DeviceResources<'mm> {
                 raw: raw.clone(),
                 translated: translated.clone(),
                 access,
-                device: DeviceContext::new(device.mm(), device.io(), device.owner(), device.name().into()),
+                io: device.io(),
+                mm: device.mm(),
             });
         }
         Ok(Self { pair: resources.clone(), windows })
