@@ -223,3 +223,30 @@ fn claim_20_translated_ports_are_never_mapped_on_x86_and_claim_19_always_mapped_
         pnp.remove(id).unwrap();
     }
 }
+
+#[test]
+fn claim_16_claim_17_stop_follows_a_successful_query_stop_and_releases_succeed_on_both_personalities() {
+    for (personality, test) in
+        [(PersonalityKind::X86, "claim17x86"), (PersonalityKind::MemoryMappedPorts, "claim17mmp")]
+    {
+        let (report, _) = whole_flow(personality, test);
+        for device in report.devices.iter().filter(|device| device.driven) {
+            for irp in &device.irps {
+                let release = ["IRP_MN_STOP_DEVICE", "IRP_MN_REMOVE_DEVICE", "IRP_MN_SURPRISE_REMOVAL"]
+                    .iter()
+                    .any(|name| irp.starts_with(name));
+                if release {
+                    assert!(irp.ends_with("-> 0x00000000"), "{}: {irp}", device.name);
+                }
+            }
+        }
+        let edu = device(&report, "edu");
+        let position = |name: &str| edu.irps.iter().position(|irp| irp.starts_with(name)).unwrap();
+        assert_eq!(
+            position("IRP_MN_QUERY_STOP_DEVICE") + 1,
+            position("IRP_MN_STOP_DEVICE"),
+            "{:?}",
+            edu.irps
+        );
+    }
+}
