@@ -45,6 +45,11 @@ pub enum Direction {
 }
 
 /// Stops the machine for `fault`, made by a `direction` access from the driver's `location`.
+///
+/// Cold and never inlined, so that in a register routine the path that does not fault is only
+/// the alignment test and the access, with a branch to here on the side.
+#[cold]
+#[inline(never)]
 pub(crate) fn raise(
     mm: &MemoryManager,
     fault: AccessFault,

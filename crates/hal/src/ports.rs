@@ -56,8 +56,9 @@ impl PortTarget {
     }
 }
 
-fn read<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+fn read<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     port: PortTarget,
     location: &'static Location<'static>,
@@ -73,8 +74,9 @@ fn read<T: Element>(
     }
 }
 
-fn write<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+fn write<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     port: PortTarget,
     value: T,
@@ -91,8 +93,9 @@ fn write<T: Element>(
     }
 }
 
-fn read_buffer<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+fn read_buffer<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     port: PortTarget,
     buffer: &mut [T],
@@ -110,8 +113,9 @@ fn read_buffer<T: Element>(
     }
 }
 
-fn write_buffer<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+fn write_buffer<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     port: PortTarget,
     buffer: &[T],
@@ -140,8 +144,9 @@ macro_rules! port_routines {
         /// # Bug checks
         /// On the memory-mapped path, those of the register routines (0x50 unmapped, 0x1E
         /// misaligned).
+        #[inline]
         #[track_caller]
-        pub fn $read(io: &dyn IoAccess, mm: &MemoryManager, port: *const $type) -> $type {
+        pub fn $read<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, port: *const $type) -> $type {
             read(io, mm, PortTarget::of(port), Location::caller())
         }
 
@@ -154,8 +159,9 @@ macro_rules! port_routines {
         /// # Bug checks
         /// On the memory-mapped path, those of the register routines (0x50 unmapped, 0xBE
         /// read-only, 0x1E misaligned).
+        #[inline]
         #[track_caller]
-        pub fn $write(io: &dyn IoAccess, mm: &MemoryManager, port: *mut $type, value: $type) {
+        pub fn $write<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, port: *mut $type, value: $type) {
             write(io, mm, PortTarget::of(port), value, Location::caller())
         }
 
@@ -167,8 +173,9 @@ macro_rules! port_routines {
         ///
         /// # Bug checks
         /// On the memory-mapped path, those of the register routines.
+        #[inline]
         #[track_caller]
-        pub fn $read_buffer(io: &dyn IoAccess, mm: &MemoryManager, port: *const $type, buffer: &mut [$type]) {
+        pub fn $read_buffer<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, port: *const $type, buffer: &mut [$type]) {
             read_buffer(io, mm, PortTarget::of(port), buffer, Location::caller())
         }
 
@@ -180,8 +187,9 @@ macro_rules! port_routines {
         ///
         /// # Bug checks
         /// On the memory-mapped path, those of the register routines.
+        #[inline]
         #[track_caller]
-        pub fn $write_buffer(io: &dyn IoAccess, mm: &MemoryManager, port: *mut $type, buffer: &[$type]) {
+        pub fn $write_buffer<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, port: *mut $type, buffer: &[$type]) {
             write_buffer(io, mm, PortTarget::of(port), buffer, Location::caller())
         }
     };

@@ -33,6 +33,19 @@
 //!
 //! In a buffer form that faults part-way, the elements before the faulting one have been
 //! transferred, as with a string move that faults.
+//!
+//! # One routine, instantiated per platform type
+//!
+//! Every routine is generic over the platform's [`IoAccess`] type `A` (which may be unsized).
+//! Handed a `&dyn IoAccess` (drivers get their device access as a trait object from their
+//! device context), it is one instance that reaches the platform through the vtable. Handed a
+//! platform's own type (metal's `MetalIo`; the hosted `Machine`, as the C ABI and the
+//! benchmarks hand it), it is an instance for that type, in which the platform's access can be
+//! inlined: on metal, `READ_REGISTER_ULONG` is then the alignment test and one 4-byte load,
+//! with the bug check on a cold branch (the kernel exports that instance as
+//! `metal_read_register_ulong`, and a test reads its machine code). The behaviour is the same
+//! either way; only the dispatch differs. The routines are `#[inline]` so that an instance is
+//! made, and can inline, in the caller's codegen unit.
 
 use core::panic::Location;
 use core::sync::atomic::{Ordering, compiler_fence};
@@ -70,8 +83,9 @@ macro_rules! element {
 element!(u8 => U8, u16 => U16, u32 => U32, u64 => U64);
 
 /// One load, refusing misalignment and turning a fault into its bug check.
-fn load<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+fn load<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     address: VirtualAddress,
     location: &'static Location<'static>,
@@ -86,8 +100,9 @@ fn load<T: Element>(
 }
 
 /// One store, refusing misalignment and turning a fault into its bug check.
-fn store<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+fn store<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     address: VirtualAddress,
     value: T,
@@ -102,8 +117,9 @@ fn store<T: Element>(
 }
 
 /// A register read: compiler barrier, then the load.
-pub(crate) fn read<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+pub(crate) fn read<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     address: VirtualAddress,
     location: &'static Location<'static>,
@@ -113,8 +129,9 @@ pub(crate) fn read<T: Element>(
 }
 
 /// A register write: the store, then the full barrier.
-pub(crate) fn write<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+pub(crate) fn write<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     address: VirtualAddress,
     value: T,
@@ -126,8 +143,9 @@ pub(crate) fn write<T: Element>(
 
 /// A buffer read: compiler barrier, then one load per element, the address advancing by
 /// `stride` bytes (the element size for registers, 0 for a memory-mapped port).
-pub(crate) fn read_buffer<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+pub(crate) fn read_buffer<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     address: VirtualAddress,
     stride: u64,
@@ -144,8 +162,9 @@ pub(crate) fn read_buffer<T: Element>(
 
 /// A buffer write: one store per element (the address advancing by `stride`), then one full
 /// barrier.
-pub(crate) fn write_buffer<T: Element>(
-    io: &dyn IoAccess,
+#[inline]
+pub(crate) fn write_buffer<A: IoAccess + ?Sized, T: Element>(
+    io: &A,
     mm: &MemoryManager,
     address: VirtualAddress,
     stride: u64,
@@ -171,8 +190,9 @@ macro_rules! register_routines {
         /// # Bug checks
         /// 0x50 if `register` is not mapped, 0x1E if it is misaligned (see the
         /// [module documentation](self)).
+        #[inline]
         #[track_caller]
-        pub fn $read(io: &dyn IoAccess, mm: &MemoryManager, register: *const $type) -> $type {
+        pub fn $read<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, register: *const $type) -> $type {
             read(io, mm, VirtualAddress::from_ptr(register), Location::caller())
         }
 
@@ -186,8 +206,9 @@ macro_rules! register_routines {
         /// # Bug checks
         /// 0x50 if `register` is not mapped, 0xBE if it is mapped read-only, 0x1E if it is
         /// misaligned (see the [module documentation](self)).
+        #[inline]
         #[track_caller]
-        pub fn $write(io: &dyn IoAccess, mm: &MemoryManager, register: *mut $type, value: $type) {
+        pub fn $write<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, register: *mut $type, value: $type) {
             write(io, mm, VirtualAddress::from_ptr(register), value, Location::caller())
         }
 
@@ -201,8 +222,9 @@ macro_rules! register_routines {
         /// # Bug checks
         /// 0x50 at the first register that is not mapped, 0x1E if `register` is misaligned
         /// (see the [module documentation](self)).
+        #[inline]
         #[track_caller]
-        pub fn $read_buffer(io: &dyn IoAccess, mm: &MemoryManager, register: *const $type, buffer: &mut [$type]) {
+        pub fn $read_buffer<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, register: *const $type, buffer: &mut [$type]) {
             let stride = <$type as Element>::WIDTH.bytes();
             read_buffer(io, mm, VirtualAddress::from_ptr(register), stride, buffer, Location::caller())
         }
@@ -217,8 +239,9 @@ macro_rules! register_routines {
         /// # Bug checks
         /// 0x50 at the first register that is not mapped, 0xBE at the first read-only one,
         /// 0x1E if `register` is misaligned (see the [module documentation](self)).
+        #[inline]
         #[track_caller]
-        pub fn $write_buffer(io: &dyn IoAccess, mm: &MemoryManager, register: *mut $type, buffer: &[$type]) {
+        pub fn $write_buffer<A: IoAccess + ?Sized>(io: &A, mm: &MemoryManager, register: *mut $type, buffer: &[$type]) {
             let stride = <$type as Element>::WIDTH.bytes();
             write_buffer(io, mm, VirtualAddress::from_ptr(register), stride, buffer, Location::caller())
         }

@@ -83,7 +83,9 @@ pub fn write_back_and_invalidate_caches() {
     unsafe { asm!("wbinvd", options(nostack, preserves_flags)) };
 }
 
-/// `mfence`: every load and store before it is globally visible before any after it.
+/// `mfence`: every load and store before it is globally visible before any after it. Inline,
+/// so that a register write is the store and this one instruction.
+#[inline]
 pub fn memory_fence() {
     // SAFETY: a fence has no effect but ordering.
     unsafe { asm!("mfence", options(nostack, preserves_flags)) };

@@ -12,10 +12,14 @@ use crate::cpu::memory_fence;
 use crate::port::{inb, inl, inw, outb, outl, outw};
 
 /// Device access on this CPU.
+///
+/// Every method is `#[inline]`, so that a register routine instantiated for this type (in any
+/// codegen unit) becomes the access itself: see `register_instances`.
 #[derive(Debug, Default)]
 pub struct MetalIo;
 
 impl IoAccess for MetalIo {
+    #[inline]
     fn read_register(&self, address: VirtualAddress, width: Width) -> Result<u64, AccessFault> {
         // SAFETY: the HAL hands over an address a driver mapped (aligned for `width`, checked
         // by the register routines); an unmapped one faults and stops the machine rather than
@@ -31,6 +35,7 @@ impl IoAccess for MetalIo {
         Ok(value)
     }
 
+    #[inline]
     fn write_register(&self, address: VirtualAddress, width: Width, value: u64) -> Result<(), AccessFault> {
         // SAFETY: as in `read_register`; the casts keep the low `width` bytes on purpose.
         unsafe {
@@ -44,6 +49,7 @@ impl IoAccess for MetalIo {
         Ok(())
     }
 
+    #[inline]
     fn read_port(&self, port: u16, width: Width) -> u32 {
         match width {
             Width::U8 => u32::from(inb(port)),
@@ -52,6 +58,7 @@ impl IoAccess for MetalIo {
         }
     }
 
+    #[inline]
     fn write_port(&self, port: u16, width: Width, value: u32) {
         match width {
             Width::U8 => outb(port, value as u8),
@@ -60,6 +67,7 @@ impl IoAccess for MetalIo {
         }
     }
 
+    #[inline]
     fn memory_barrier(&self) {
         memory_fence();
     }

@@ -50,6 +50,8 @@ mod port;
 #[cfg(panic = "abort")]
 mod qemu_exit;
 #[cfg(panic = "abort")]
+mod register_instances;
+#[cfg(panic = "abort")]
 mod report;
 #[cfg(panic = "abort")]
 mod runtime;

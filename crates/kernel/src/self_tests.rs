@@ -9,9 +9,8 @@ use alloc::vec::Vec;
 use core::ffi::c_void;
 
 use iospace_drivers::edu::{
-    DEVICE_ID as EDU_DEVICE_ID, IDENTIFICATION as EDU_IDENTIFICATION, VENDOR_ID as EDU_VENDOR_ID,
+    DEVICE_ID as EDU_DEVICE_ID, IDENTIFICATION as EDU_IDENTIFICATION, VENDOR_ID as EDU_VENDOR_ID, regs,
 };
-use iospace_hal::registers::read_register_ulong;
 use iospace_mm::address::{HUGE_PAGE_SIZE, PAGE_SIZE, PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::{CachePolicy, MM_MAXIMUM_CACHE_TYPE, MemoryCachingType};
 use iospace_mm::page_table::{PTE_CACHE_DISABLE, PTE_PAT_4KIB, PTE_PAT_LARGE, PTE_WRITE_THROUGH, PageSize};
@@ -25,6 +24,9 @@ use crate::descriptor_tables::{PAGE_FAULT_IST, ist_stack_range};
 use crate::direct_map::DirectMap;
 use crate::exceptions::probe_read;
 use crate::machine::{Machine, SYSTEM_VA_BASE, SYSTEM_VA_BYTES};
+use crate::register_instances::{
+    metal_read_register_ulong, metal_read_register_ulong_through_dyn, metal_write_register_ulong,
+};
 use iospace_drivers::run_report::RunReport;
 
 /// A 1 GiB-aligned physical range where nothing is RAM: the start of q35's 64-bit PCI window.
@@ -43,6 +45,7 @@ pub fn run(machine: &Machine, report: &mut RunReport) {
             leaf_bits_select_each_caching_type(machine, bar0, report);
             physical_address_inverts_the_mapping(machine, bar0, report);
             unmapped_address_faults_on_the_handler_stack(machine, bar0, report);
+            register_instances_reach_the_device(machine, bar0, report);
         }
         None => report.check("self-test device (edu BAR0)", false, "no edu device on the bus".into()),
     }
@@ -145,7 +148,7 @@ fn physical_address_inverts_the_mapping(machine: &Machine, bar0: u64, report: &m
             nt::mm_get_physical_address(mm, at) as u64 != bar0 + offset + delta
         })
         .collect();
-    let identification = read_register_ulong(&machine.io, mm, (mapping as u64 - offset) as *const u32);
+    let identification = metal_read_register_ulong(mm, (mapping as u64 - offset) as *const u32);
     nt::mm_unmap_io_space(mm, mapping, bytes);
     report.check(
         "MmGetPhysicalAddress inverts MmMapIoSpace",
@@ -198,6 +201,32 @@ fn unmapped_address_faults_on_the_handler_stack(machine: &Machine, bar0: u64, re
         Ok(value) => format!("read {value:#x} after unmap: no fault"),
     };
     report.check(name, passed, detail);
+}
+
+/// `READ/WRITE_REGISTER_ULONG` instantiated for `MetalIo` (one load; a store and `mfence`) and
+/// the read through a trait object, on edu's registers: the identification reads the same
+/// either way, and the liveness register gives back the inverse of what was written.
+fn register_instances_reach_the_device(machine: &Machine, bar0: u64, report: &mut RunReport) {
+    let mm = &machine.mm;
+    let name = "READ/WRITE_REGISTER_ULONG instantiated for MetalIo reach edu";
+    let mapping =
+        nt::mm_map_io_space(mm, bar0 as i64, PAGE_SIZE as usize, MemoryCachingType::NonCached as i32);
+    if mapping.is_null() {
+        report.check(name, false, "MmMapIoSpace returned NULL".into());
+        return;
+    }
+    let register = |offset: u64| (mapping as u64 + offset) as *mut u32;
+    let direct = metal_read_register_ulong(mm, register(regs::IDENTIFICATION));
+    let through_dyn = metal_read_register_ulong_through_dyn(&machine.io, mm, register(regs::IDENTIFICATION));
+    let written = 0x1234_5678;
+    metal_write_register_ulong(mm, register(regs::LIVENESS), written);
+    let liveness = metal_read_register_ulong(mm, register(regs::LIVENESS));
+    nt::mm_unmap_io_space(mm, mapping, PAGE_SIZE as usize);
+    report.check(
+        name,
+        direct == EDU_IDENTIFICATION && through_dyn == direct && liveness == !written,
+        format!("identification {direct:#010x} (through dyn {through_dyn:#010x}), liveness {liveness:#010x}"),
+    );
 }
 
 /// A 1 GiB-aligned, 1 GiB range maps with one 1 GiB leaf when the CPU has them (2 MiB leaves
