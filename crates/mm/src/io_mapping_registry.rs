@@ -3,7 +3,10 @@
 //!
 //! A mapping's record lives in the shard its base address selects (by 32 KiB stretch of VA,
 //! so that neighbouring mappings of different CPUs, whose VA comes from different per-CPU
-//! runs, fall in different shards). Map and unmap lock that one shard.
+//! runs, fall in different shards). Map and unmap lock that one shard. A shard is a hash map
+//! by base address: registering and taking a record is one probe each, where an ordered map
+//! would rebalance nodes; only the error path (an address inside a mapping) and the list want
+//! an order, and they scan.
 //!
 //! The one question that needs every shard is the memory-type check: no device page may be
 //! mapped with two types. Most machines map all their registers with one type, so a set of
@@ -13,10 +16,12 @@
 //! mappings with different types at least one sees the other's type and scans every shard
 //! (taking each shard's lock), where it finds the other's record.
 
-use alloc::collections::{BTreeMap, btree_map};
 use alloc::vec::Vec;
+use core::hash::{BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 use spin::Mutex;
 
 use crate::address::{PAGE_SHIFT, PAGE_SIZE, Pfn, VirtualAddress};
@@ -27,10 +32,38 @@ use crate::pfn_database::CacheConflict;
 /// Shards; a power of two.
 const SHARDS: usize = 8;
 
+/// Hashes a page-aligned address: its page number times an odd 64-bit constant (Fibonacci
+/// hashing). Distinct pages get distinct low bits (the bucket) and well-mixed high bits (the
+/// tag the table compares first), with one multiplication.
+#[derive(Debug, Default)]
+struct PageHasher(u64);
+
+/// 2^64 divided by the golden ratio, rounded to odd.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for PageHasher {
+    fn write_u64(&mut self, address: u64) {
+        self.0 = (address >> PAGE_SHIFT).wrapping_mul(FIBONACCI);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; any other input still gets a sound hash.
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(FIBONACCI);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type RecordsByBase = HashMap<u64, IoMappingRecord, BuildHasherDefault<PageHasher>>;
+
 /// One shard, on cache lines of its own.
 #[repr(align(128))]
 #[derive(Debug, Default)]
-struct Shard(Mutex<BTreeMap<u64, IoMappingRecord>>);
+struct Shard(Mutex<RecordsByBase>);
 
 /// Live I/O-space mappings, keyed by the base of their first page.
 #[derive(Debug, Default)]
@@ -122,7 +155,7 @@ impl IoMappingRegistry {
         let base = address.page_base();
         let mut shard = self.shards[shard_of(base.0)].0.lock();
         // One search finds the record and removes it.
-        let btree_map::Entry::Occupied(entry) = shard.entry(base.0) else {
+        let Entry::Occupied(entry) = shard.entry(base.0) else {
             drop(shard);
             return Err(match self.containing(base) {
                 Some(record) => {
@@ -143,13 +176,13 @@ impl IoMappingRegistry {
         Ok(record)
     }
 
-    /// The mapping whose pages hold `address`, if any (every shard is searched: an error path).
+    /// The mapping whose pages hold `address`, if any (every record is looked at: an error
+    /// path).
     fn containing(&self, address: VirtualAddress) -> Option<IoMappingRecord> {
         self.shards.iter().find_map(|shard| {
-            let shard = shard.0.lock();
-            let (_, record) = shard.range(..=address.0).next_back()?;
-            let base = record.address.page_base().0;
-            (address.0 < base + record.pages * PAGE_SIZE).then_some(*record)
+            shard.0.lock().iter().find_map(|(&base, record)| {
+                (base <= address.0 && address.0 < base + record.pages * PAGE_SIZE).then_some(*record)
+            })
         })
     }
 
@@ -184,6 +217,7 @@ mod tests {
             pages,
             protection: PageProtection::read_write_execute(cache),
             leaves: LeafCounts::default(),
+            leaf_table: None,
             location: Location::caller(),
             owner: OwnerId::NONE,
         }

@@ -47,14 +47,6 @@ impl LeafCounts {
             PageSize::Size4KiB
         }
     }
-
-    fn count(&mut self, size: PageSize) {
-        match size {
-            PageSize::Size4KiB => self.small += 1,
-            PageSize::Size2MiB => self.large += 1,
-            PageSize::Size1GiB => self.huge += 1,
-        }
-    }
 }
 
 /// What the memory manager remembers of a live I/O-space mapping.
@@ -72,6 +64,11 @@ pub struct IoMappingRecord {
     pub protection: PageProtection,
     /// Leaves written, by size.
     pub leaves: LeafCounts,
+    /// The table (a page table, or a page directory for large leaves) that holds every leaf,
+    /// when the mapping is one run of leaves of one size in one table, as register blocks and
+    /// single large pages are: the leaves are written and cleared there without a walk from
+    /// the root.
+    pub leaf_table: Option<Pfn>,
     /// Where the mapping was made.
     pub location: &'static Location<'static>,
     /// Who made it: the platform's current owner at the time.
@@ -227,15 +224,92 @@ fn leaf_size_at(physical: u64, remaining: u64, largest: u64) -> PageSize {
     PageSize::Size4KiB
 }
 
+/// Consecutive leaves of one size: `count` of `size` from `offset` bytes into a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LeafRun {
+    offset: u64,
+    size: PageSize,
+    count: u64,
+}
+
+/// The runs of leaves [`MemoryManager::map_io_space`] writes for `bytes` (whole pages) from
+/// `physical` with leaves up to `largest`: at each point the largest leaf that fits, with
+/// neighbours of one size gathered into one run (at most five runs: small, large, huge, large,
+/// small).
+fn leaf_runs(physical: PhysicalAddress, bytes: u64, largest: u64) -> impl Iterator<Item = LeafRun> {
+    let (start, end) = (physical.0, physical.0 + bytes);
+    let mut at = start;
+    core::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let size = leaf_size_at(at, end - at, largest);
+        let larger = match size {
+            PageSize::Size4KiB => Some(LARGE_PAGE_SIZE),
+            PageSize::Size2MiB => Some(HUGE_PAGE_SIZE),
+            PageSize::Size1GiB => None,
+        };
+        // The run lasts until the next boundary where a larger leaf fits, or else as far as
+        // leaves of its size fit.
+        let run_end = match larger.filter(|&larger| larger <= largest) {
+            Some(larger) if at.next_multiple_of(larger) + larger <= end => at.next_multiple_of(larger),
+            _ => at + (end - at) / size.bytes() * size.bytes(),
+        };
+        let run = LeafRun { offset: at - start, size, count: (run_end - at) / size.bytes() };
+        at = run_end;
+        Some(run)
+    })
+}
+
+/// The run of leaves, when a mapping is one.
+fn only_run(physical: PhysicalAddress, bytes: u64, largest: u64) -> Option<LeafRun> {
+    let mut runs = leaf_runs(physical, bytes, largest);
+    match (runs.next(), runs.next()) {
+        (Some(run), None) => Some(run),
+        _ => None,
+    }
+}
+
+/// Where a mapping's leaves go: the pages from `physical` (page-aligned), `bytes` of them, at
+/// `base`, with leaves up to `largest`; `table` holds them all when one table does.
+#[derive(Clone, Copy, Debug)]
+struct LeafPlacement {
+    base: VirtualAddress,
+    physical: PhysicalAddress,
+    bytes: u64,
+    largest: u64,
+    table: Option<Pfn>,
+}
+
+impl LeafPlacement {
+    /// The placement of the mapping `record` describes.
+    fn of(record: &IoMappingRecord) -> Self {
+        Self {
+            base: record.address.page_base(),
+            physical: record.physical.pfn().address(),
+            bytes: record.pages * PAGE_SIZE,
+            // The largest leaf used reproduces the plan the mapping was written with.
+            largest: record.leaves.largest().bytes(),
+            table: record.leaf_table,
+        }
+    }
+
+    /// The runs of leaves, in address order.
+    fn runs(&self) -> impl Iterator<Item = LeafRun> {
+        leaf_runs(self.physical, self.bytes, self.largest)
+    }
+}
+
 /// The leaves [`MemoryManager::map_io_space`] writes for `bytes` (whole pages) from `physical`
-/// with leaves up to `largest`: the same walk as the writing, without the writing.
+/// with leaves up to `largest`.
 fn plan_leaves(physical: PhysicalAddress, bytes: u64, largest: u64) -> LeafCounts {
     let mut leaves = LeafCounts::default();
-    let mut done = 0;
-    while done < bytes {
-        let size = leaf_size_at(physical.0 + done, bytes - done, largest);
-        leaves.count(size);
-        done += size.bytes();
+    for run in leaf_runs(physical, bytes, largest) {
+        match run.size {
+            PageSize::Size4KiB => leaves.small += run.count,
+            PageSize::Size2MiB => leaves.large += run.count,
+            PageSize::Size1GiB => leaves.huge += run.count,
+        }
     }
     leaves
 }
@@ -313,9 +387,28 @@ impl MemoryManager {
             return Err(MapIoSpaceError::VaExhausted);
         };
         let address = base.add(physical.page_offset());
-        let leaves = plan_leaves(first.address(), pages * PAGE_SIZE, largest);
+        let mut placement =
+            LeafPlacement { base, physical: first.address(), bytes: pages * PAGE_SIZE, largest, table: None };
+        // Finding the one table first (creating it if need be) is the walk the writing would
+        // make; a failure here only means the general path runs, and reports it.
+        placement.table = only_run(placement.physical, placement.bytes, largest).and_then(|run| {
+            let memory = self.platform.physical_memory();
+            self.page_tables.table_for_run(memory, &self.pfns, base, run.size, run.count).ok()
+        });
+        let leaves = plan_leaves(placement.physical, placement.bytes, largest);
         let owner = self.current_owner();
-        let record = IoMappingRecord { address, physical, bytes, pages, protection, leaves, location, owner };
+        let leaf_table = placement.table;
+        let record = IoMappingRecord {
+            address,
+            physical,
+            bytes,
+            pages,
+            protection,
+            leaves,
+            leaf_table,
+            location,
+            owner,
+        };
         // The record goes in before the leaves, and is refused if a live mapping gives one of
         // the pages another memory type: no translation with a conflicting type ever exists,
         // even briefly.
@@ -330,7 +423,7 @@ impl MemoryManager {
             cache: protection.cache,
             global: true,
         };
-        if let Err(error) = self.write_leaves(base, first.address(), pages * PAGE_SIZE, largest, attributes) {
+        if let Err(error) = self.write_leaves(placement, attributes) {
             self.io_mappings.remove(base);
             self.system_va.free_cached(processor, base, pages);
             self.release_ram_cache(ram);
@@ -339,57 +432,56 @@ impl MemoryManager {
         Ok(IoMapping { mm: self, address, bytes })
     }
 
-    /// Maps `bytes` (whole pages) from `physical` at `base` with the largest leaves allowed,
-    /// then flushes. On failure everything written is removed again.
+    /// Writes a mapping's leaves, one walk per run of leaves (per table inside it; none when
+    /// the placement has its table), then flushes. On failure everything written is removed
+    /// again.
     fn write_leaves(
         &self,
-        base: VirtualAddress,
-        physical: PhysicalAddress,
-        bytes: u64,
-        largest: u64,
+        placement: LeafPlacement,
         attributes: LeafAttributes,
     ) -> Result<(), MapIoSpaceError> {
         let memory = self.platform.physical_memory();
         let mut flush = TlbFlush::empty();
-        let mut done = 0;
-        while done < bytes {
-            let size = leaf_size_at(physical.0 + done, bytes - done, largest);
-            match self.page_tables.map(
-                memory,
-                &self.pfns,
-                base.add(done),
-                PhysicalAddress(physical.0 + done),
-                size,
-                attributes,
-            ) {
-                Ok(leaf_flush) => flush = flush.merge(leaf_flush),
-                Err(_) => {
+        for run in placement.runs() {
+            let va = placement.base.add(run.offset);
+            let pa = PhysicalAddress(placement.physical.0 + run.offset);
+            let (size, count) = (run.size, run.count);
+            let written = match placement.table {
+                Some(table) => {
+                    self.page_tables.map_run_in(memory, &self.pfns, table, va, pa, size, count, attributes)
+                }
+                None => self.page_tables.map_run(memory, &self.pfns, va, pa, size, count, attributes),
+            };
+            match written {
+                Ok(run_flush) => flush = flush.merge(run_flush),
+                Err(failure) => {
                     // Only a missing page-table frame can fail here: the VA run is ours alone.
-                    self.flush(flush.merge(self.clear_leaves(base, done)));
+                    let earlier = self.clear_leaves(LeafPlacement { bytes: run.offset, ..placement });
+                    let partial = self.clear_run(placement, LeafRun { count: failure.written, ..run });
+                    self.flush(flush.merge(earlier).merge(partial));
                     return Err(MapIoSpaceError::OutOfPageTableFrames);
                 }
             }
-            done += size.bytes();
         }
         self.flush(flush);
         Ok(())
     }
 
-    /// Clears every leaf in `[base, base + bytes)`, whatever its size.
-    fn clear_leaves(&self, base: VirtualAddress, bytes: u64) -> TlbFlush {
+    /// Clears the leaves [`write_leaves`](Self::write_leaves) wrote for `placement`.
+    fn clear_leaves(&self, placement: LeafPlacement) -> TlbFlush {
+        placement.runs().fold(TlbFlush::empty(), |flush, run| flush.merge(self.clear_run(placement, run)))
+    }
+
+    /// Clears one run of a placement's leaves.
+    fn clear_run(&self, placement: LeafPlacement, run: LeafRun) -> TlbFlush {
         let memory = self.platform.physical_memory();
-        let mut flush = TlbFlush::empty();
-        let mut done = 0;
-        while done < bytes {
-            match self.page_tables.unmap(memory, base.add(done)) {
-                Ok((translation, leaf_flush)) => {
-                    flush = flush.merge(leaf_flush);
-                    done += translation.size.bytes();
-                }
-                Err(_) => done += PAGE_SIZE,
-            }
-        }
-        flush
+        let va = placement.base.add(run.offset);
+        let cleared = match placement.table {
+            Some(table) => self.page_tables.unmap_run_in(memory, table, va, run.size, run.count),
+            None => self.page_tables.unmap_run(memory, va, run.size, run.count),
+        };
+        // The run was checked when it was mapped, so its addresses are valid.
+        cleared.unwrap_or(TlbFlush::empty())
     }
 
     /// The RAM frames among `pages` frames from `first` (none for a device range, whatever its
@@ -416,7 +508,7 @@ impl MemoryManager {
         let requested_pages = span_pages(address.0, bytes);
         let record = self.io_mappings.take(address, requested_pages)?;
         let base = record.address.page_base();
-        self.flush(self.clear_leaves(base, record.pages * PAGE_SIZE));
+        self.flush(self.clear_leaves(LeafPlacement::of(&record)));
         self.system_va.free_cached(self.platform.current_processor(), base, record.pages);
         self.release_ram_cache(self.ram_frames(record.physical.pfn(), record.pages));
         Ok(())
@@ -427,6 +519,53 @@ impl MemoryManager {
     fn release_ram_cache(&self, ram: alloc::vec::Vec<Pfn>) {
         if !ram.is_empty() {
             self.pfns.release_cache(ram.into_iter());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan leaf by leaf: the largest leaf that fits at each point.
+    fn leaf_by_leaf(physical: u64, bytes: u64, largest: u64) -> alloc::vec::Vec<(u64, PageSize)> {
+        let mut leaves = alloc::vec::Vec::new();
+        let mut done = 0;
+        while done < bytes {
+            let size = leaf_size_at(physical + done, bytes - done, largest);
+            leaves.push((done, size));
+            done += size.bytes();
+        }
+        leaves
+    }
+
+    #[test]
+    fn leaf_runs_gather_exactly_the_leaves_chosen_one_by_one() {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        let cases = [
+            (0xFEA0_0000, 4096),
+            (0xFEA0_0000, 16 * 4096),
+            (0xFE00_0000, 2 * MIB),
+            (0xFE1F_F000, 2 * MIB + 8192),
+            (GIB - 3 * 4096, GIB + 6 * MIB + 3 * 4096),
+            (64 * GIB, 64 * GIB),
+            (64 * GIB - 2 * MIB - 4096, 2 * GIB + 4 * MIB + 8192),
+        ];
+        for (physical, bytes) in cases {
+            for largest in [PAGE_SIZE, LARGE_PAGE_SIZE, HUGE_PAGE_SIZE] {
+                let runs: alloc::vec::Vec<LeafRun> =
+                    leaf_runs(PhysicalAddress(physical), bytes, largest).collect();
+                let expanded: alloc::vec::Vec<(u64, PageSize)> = runs
+                    .iter()
+                    .flat_map(|run| {
+                        (0..run.count).map(move |leaf| (run.offset + leaf * run.size.bytes(), run.size))
+                    })
+                    .collect();
+                assert_eq!(expanded, leaf_by_leaf(physical, bytes, largest), "{physical:#x} + {bytes:#x}");
+                assert!(runs.windows(2).all(|pair| pair[0].size != pair[1].size), "runs are maximal");
+                assert!(runs.len() <= 5);
+            }
         }
     }
 }

@@ -250,6 +250,8 @@ pub enum PageTableError {
     OutOfFrames,
     /// A table frame (in the tree or from the allocator) that physical memory cannot reach.
     BadTableFrame(Pfn),
+    /// A run of leaves said to be in one table runs past the table's last entry.
+    RunLeavesTable,
 }
 
 impl fmt::Display for PageTableError {
@@ -269,6 +271,7 @@ impl fmt::Display for PageTableError {
             Self::NotPopulated => f.write_str("the page table for this address was not populated"),
             Self::OutOfFrames => f.write_str("no free frame for a new page table"),
             Self::BadTableFrame(pfn) => write!(f, "page table frame {pfn} is not reachable RAM"),
+            Self::RunLeavesTable => f.write_str("the run of leaves does not fit in one table"),
         }
     }
 }
@@ -335,6 +338,68 @@ fn leaf_for(
     Ok(pa.0 | attributes.entry_bits() | large)
 }
 
+/// Checks that `count` leaves of `size` from `va` stay in one canonical half of the address
+/// space, and returns the bytes they cover.
+fn check_run(va: VirtualAddress, size: PageSize, count: u64) -> Result<u64, PageTableError> {
+    if !is_canonical(va.0) {
+        return Err(PageTableError::NonCanonical);
+    }
+    let run_bytes = count.checked_mul(size.bytes()).ok_or(PageTableError::NonCanonical)?;
+    match va.0.checked_add(run_bytes.saturating_sub(1)) {
+        Some(last) if is_canonical(last) && last >> 47 == va.0 >> 47 => Ok(run_bytes),
+        _ => Err(PageTableError::NonCanonical),
+    }
+}
+
+/// Checks a request to map `count` leaves of `size` from `va` to `pa`, and returns the first
+/// leaf entry and the bytes the run covers.
+fn run_for(
+    va: VirtualAddress,
+    pa: PhysicalAddress,
+    size: PageSize,
+    count: u64,
+    attributes: LeafAttributes,
+) -> Result<(u64, u64), PageTableError> {
+    let first_leaf = leaf_for(va, pa, size, attributes)?;
+    let run_bytes = check_run(va, size, count)?;
+    // The last leaf's frame must fit in the 52 address bits, as the first one's does.
+    if pa.0.checked_add(run_bytes).is_none_or(|end| end > PTE_ADDRESS_MASK + PAGE_SIZE) {
+        return Err(PageTableError::PhysicalOutOfRange);
+    }
+    Ok((first_leaf, run_bytes))
+}
+
+/// The entries of the run of `count` leaves of `size` from `va` in its table, or
+/// [`RunLeavesTable`](PageTableError::RunLeavesTable) if the run goes past the table's end.
+fn run_in_one_table(
+    va: VirtualAddress,
+    size: PageSize,
+    count: u64,
+) -> Result<core::ops::Range<usize>, PageTableError> {
+    let first = index(va.0, size.level());
+    match usize::try_from(count) {
+        Ok(count) if count <= ENTRIES - first => Ok(first..first + count),
+        _ => Err(PageTableError::RunLeavesTable),
+    }
+}
+
+/// Why [`PageTables::map_run`] stopped, and how far it got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunError {
+    /// What went wrong.
+    pub error: PageTableError,
+    /// Leaves written before it: they are still mapped.
+    pub written: u64,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} leaves)", self.error, self.written)
+    }
+}
+
+impl core::error::Error for RunError {}
+
 /// A four-level page-table tree, identified by its PML4 frame.
 ///
 /// It holds no memory of its own: tables are in frames reached through the [`PhysicalMemory`]
@@ -383,21 +448,188 @@ impl PageTables {
         size: PageSize,
         attributes: LeafAttributes,
     ) -> Result<TlbFlush, PageTableError> {
-        let leaf = leaf_for(va, pa, size, attributes)?;
-        let mut created = 0;
-        let table = self.descend(memory, Some(frames), va.0, size.level(), &mut created)?;
-        let slot = &table[index(va.0, size.level())];
-        match Self::install(slot, leaf, size.level()) {
-            // Tables stay after unmap (see `unmap`), so a large leaf may find an empty one
-            // where it belongs: give the table back and put the leaf in its place.
-            Err(PageTableError::TableInTheWay)
-                if Self::reclaim_empty_table(memory, frames, slot, size.level())? =>
-            {
-                Self::install(slot, leaf, size.level())?
-            }
-            result => result?,
+        self.map_run(memory, frames, va, pa, size, 1, attributes).map_err(|failure| failure.error)
+    }
+
+    /// Maps `count` leaves of `size` from `va` to the physical run from `pa`, walking from the
+    /// root once per table rather than once per leaf, and creating missing intermediate tables
+    /// with frames from `frames`. The returned flush covers the run.
+    ///
+    /// On error, the leaves written before the failing one stay, and
+    /// [`RunError::written`] says how many: the caller clears them with
+    /// [`unmap_run`](Self::unmap_run). Intermediate tables created on the way stay.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_run(
+        &self,
+        memory: &dyn PhysicalMemory,
+        frames: &dyn FrameAllocator,
+        va: VirtualAddress,
+        pa: PhysicalAddress,
+        size: PageSize,
+        count: u64,
+        attributes: LeafAttributes,
+    ) -> Result<TlbFlush, RunError> {
+        let (first_leaf, run_bytes) =
+            run_for(va, pa, size, count, attributes).map_err(|error| RunError { error, written: 0 })?;
+        let level = size.level();
+        let mut written = 0;
+        while written < count {
+            let at = va.0 + written * size.bytes();
+            let (table, _) = self
+                .descend(memory, Some(frames), at, level, &mut 0)
+                .map_err(|error| RunError { error, written })?;
+            let here = ((ENTRIES - index(at, level)) as u64).min(count - written);
+            let leaf = first_leaf + written * size.bytes();
+            Self::fill(memory, frames, table, at, leaf, size, here)
+                .map_err(|failure| RunError { written: written + failure.written, ..failure })?;
+            written += here;
         }
-        Ok(TlbFlush::new(va, size.bytes()))
+        Ok(TlbFlush::new(va, run_bytes))
+    }
+
+    /// The frame of the table that holds the run of `count` leaves of `size` from `va` (a page
+    /// table for 4 KiB leaves, a page directory for 2 MiB, a PDPT for 1 GiB), created with its
+    /// missing parents; [`RunLeavesTable`](PageTableError::RunLeavesTable) if no one table
+    /// holds the whole run. Tables stay while they map anything, so the frame stays right for
+    /// as long as a leaf written there is mapped.
+    pub fn table_for_run(
+        &self,
+        memory: &dyn PhysicalMemory,
+        frames: &dyn FrameAllocator,
+        va: VirtualAddress,
+        size: PageSize,
+        count: u64,
+    ) -> Result<Pfn, PageTableError> {
+        check_run(va, size, count)?;
+        run_in_one_table(va, size, count)?;
+        Ok(self.descend(memory, Some(frames), va.0, size.level(), &mut 0)?.1)
+    }
+
+    /// As [`map_run`](Self::map_run) for a run that one table holds, given that table (from
+    /// [`table_for_run`](Self::table_for_run)): no walk from the root.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_run_in(
+        &self,
+        memory: &dyn PhysicalMemory,
+        frames: &dyn FrameAllocator,
+        table: Pfn,
+        va: VirtualAddress,
+        pa: PhysicalAddress,
+        size: PageSize,
+        count: u64,
+        attributes: LeafAttributes,
+    ) -> Result<TlbFlush, RunError> {
+        let before_any = |error| RunError { error, written: 0 };
+        let (first_leaf, run_bytes) = run_for(va, pa, size, count, attributes).map_err(before_any)?;
+        run_in_one_table(va, size, count).map_err(before_any)?;
+        let table = table_at(memory, table).map_err(before_any)?;
+        Self::fill(memory, frames, table, va.0, first_leaf, size, count)?;
+        Ok(TlbFlush::new(va, run_bytes))
+    }
+
+    /// Writes `count` consecutive leaves of `size` into `table` from `va`'s entry, the first
+    /// being `first_leaf`; the caller checked that they fit in the table.
+    fn fill(
+        memory: &dyn PhysicalMemory,
+        frames: &dyn FrameAllocator,
+        table: &TableFrame,
+        va: u64,
+        first_leaf: u64,
+        size: PageSize,
+        count: u64,
+    ) -> Result<(), RunError> {
+        let first = index(va, size.level());
+        for (written, slot) in (0..count).zip(&table[first..first + count as usize]) {
+            // The address bits of consecutive leaves step by the leaf size; the run was
+            // checked to end at or below 2^52, so they never reach the attribute bits.
+            let leaf = first_leaf + written * size.bytes();
+            Self::install_leaf(memory, frames, slot, leaf, size.level())
+                .map_err(|error| RunError { error, written })?;
+        }
+        Ok(())
+    }
+
+    /// Clears the `count` leaves of `size` from `va` (a run [`map_run`](Self::map_run) wrote),
+    /// walking from the root once per table, and returns the flush covering the run. An entry
+    /// that holds no leaf of that size is left as it is.
+    pub fn unmap_run(
+        &self,
+        memory: &dyn PhysicalMemory,
+        va: VirtualAddress,
+        size: PageSize,
+        count: u64,
+    ) -> Result<TlbFlush, PageTableError> {
+        if !va.is_aligned(size.bytes()) {
+            return Err(PageTableError::Misaligned);
+        }
+        let run_bytes = check_run(va, size, count)?;
+        let (level, bytes) = (size.level(), size.bytes());
+        let mut done = 0;
+        while done < count {
+            let at = va.0 + done * bytes;
+            let first = index(at, level);
+            let here = ((ENTRIES - first) as u64).min(count - done);
+            // A missing table, or a larger leaf, holds no leaf of this size.
+            if let Ok((table, _)) = self.descend(memory, None, at, level, &mut 0) {
+                for slot in &table[first..first + here as usize] {
+                    Self::clear_leaf(slot, level);
+                }
+            }
+            done += here;
+        }
+        Ok(TlbFlush::new(va, run_bytes))
+    }
+
+    /// As [`unmap_run`](Self::unmap_run) for a run that one table holds, given that table (from
+    /// [`table_for_run`](Self::table_for_run)): no walk from the root.
+    pub fn unmap_run_in(
+        &self,
+        memory: &dyn PhysicalMemory,
+        table: Pfn,
+        va: VirtualAddress,
+        size: PageSize,
+        count: u64,
+    ) -> Result<TlbFlush, PageTableError> {
+        if !va.is_aligned(size.bytes()) {
+            return Err(PageTableError::Misaligned);
+        }
+        let run_bytes = check_run(va, size, count)?;
+        let entries = run_in_one_table(va, size, count)?;
+        for slot in &table_at(memory, table)?[entries] {
+            Self::clear_leaf(slot, size.level());
+        }
+        Ok(TlbFlush::new(va, run_bytes))
+    }
+
+    /// Writes `leaf` into the empty `slot` at `level`; a large leaf that finds a table there
+    /// which maps nothing (tables stay after unmap) gives the table back and takes its place.
+    fn install_leaf(
+        memory: &dyn PhysicalMemory,
+        frames: &dyn FrameAllocator,
+        slot: &AtomicU64,
+        leaf: u64,
+        level: u32,
+    ) -> Result<(), PageTableError> {
+        match Self::install(slot, leaf, level) {
+            Err(PageTableError::TableInTheWay) if Self::reclaim_empty_table(memory, frames, slot, level)? => {
+                Self::install(slot, leaf, level)
+            }
+            result => result,
+        }
+    }
+
+    /// Clears `slot` if it holds a leaf at `level`, and returns the entry it held.
+    fn clear_leaf(slot: &AtomicU64, level: u32) -> Option<u64> {
+        // The caller owns the range, so only the processor (setting A or D) can change the
+        // entry meanwhile; the loop keeps those updates from being lost in the returned value.
+        let mut entry = slot.load(Ordering::Acquire);
+        while entry & PTE_PRESENT != 0 && is_leaf(entry, level) {
+            match slot.compare_exchange_weak(entry, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(entry),
+                Err(actual) => entry = actual,
+            }
+        }
+        None
     }
 
     /// If `slot` (an entry at `level`) points to a table that maps nothing — every entry not
@@ -463,7 +695,7 @@ impl PageTables {
     ) -> Result<TlbFlush, PageTableError> {
         let leaf = leaf_for(va, pa, PageSize::Size4KiB, attributes)?;
         let mut created = 0;
-        let table = self.descend(memory, None, va.0, 1, &mut created)?;
+        let (table, _) = self.descend(memory, None, va.0, 1, &mut created)?;
         Self::install(&table[index(va.0, 1)], leaf, 1)?;
         Ok(TlbFlush::new(va, PAGE_SIZE))
     }
@@ -476,18 +708,11 @@ impl PageTables {
         memory: &dyn PhysicalMemory,
         va: VirtualAddress,
     ) -> Result<(Translation, TlbFlush), PageTableError> {
-        let Leaf { slot, mut entry, size } = self.find_leaf(memory, va)?;
+        let Leaf { slot, size, .. } = self.find_leaf(memory, va)?;
         if !va.is_aligned(size.bytes()) {
             return Err(PageTableError::Misaligned);
         }
-        // The caller owns the range, so only the processor (setting A or D) can change the
-        // entry meanwhile; the loop keeps those updates from being lost in the returned value.
-        while let Err(actual) = slot.compare_exchange_weak(entry, 0, Ordering::AcqRel, Ordering::Acquire) {
-            if actual & PTE_PRESENT == 0 || !is_leaf(actual, size.level()) {
-                return Err(PageTableError::NotMapped);
-            }
-            entry = actual;
-        }
+        let entry = Self::clear_leaf(slot, size.level()).ok_or(PageTableError::NotMapped)?;
         let translation = Translation {
             frame_base: leaf_base(entry, size),
             physical: leaf_base(entry, size),
@@ -618,7 +843,8 @@ impl PageTables {
         }
     }
 
-    /// Walks from the root to the table at `level` on the path of `va` and returns it.
+    /// Walks from the root to the table at `level` on the path of `va` and returns it, with
+    /// its frame.
     ///
     /// A missing table is created with `frames` (counted in `created`), or is
     /// [`NotPopulated`](PageTableError::NotPopulated) when `frames` is `None`.
@@ -629,24 +855,25 @@ impl PageTables {
         va: u64,
         level: u32,
         created: &mut u64,
-    ) -> Result<&'m TableFrame, PageTableError> {
-        let mut table = table_at(memory, self.root)?;
+    ) -> Result<(&'m TableFrame, Pfn), PageTableError> {
+        let mut table = (table_at(memory, self.root)?, self.root);
         let mut current = ROOT_LEVEL;
         while current > level {
-            table = Self::next_table(memory, frames, &table[index(va, current)], current, created)?;
+            table = Self::next_table(memory, frames, &table.0[index(va, current)], current, created)?;
             current -= 1;
         }
         Ok(table)
     }
 
-    /// The table that `slot` (an entry at `level`) points to, created if it is missing.
+    /// The table that `slot` (an entry at `level`) points to, created if it is missing, with
+    /// its frame.
     fn next_table<'m>(
         memory: &'m dyn PhysicalMemory,
         frames: Option<&dyn FrameAllocator>,
         slot: &AtomicU64,
         level: u32,
         created: &mut u64,
-    ) -> Result<&'m TableFrame, PageTableError> {
+    ) -> Result<(&'m TableFrame, Pfn), PageTableError> {
         // Acquire pairs with the release of the CPU that installed the table, so its zeroing
         // is visible before we read the entries.
         let mut entry = slot.load(Ordering::Acquire);
@@ -655,7 +882,7 @@ impl PageTables {
                 if is_leaf(entry, level) {
                     return Err(PageTableError::LargePageInTheWay);
                 }
-                return table_at(memory, entry_pfn(entry));
+                return Ok((table_at(memory, entry_pfn(entry))?, entry_pfn(entry)));
             }
             let frames = frames.ok_or(PageTableError::NotPopulated)?;
             let pfn = frames.allocate_frame().ok_or(PageTableError::OutOfFrames)?;
@@ -668,7 +895,7 @@ impl PageTables {
             match slot.compare_exchange(entry, new_entry, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     *created += 1;
-                    return Ok(new_table);
+                    return Ok((new_table, pfn));
                 }
                 Err(actual) => {
                     // Another CPU installed a table (or a leaf) first: use what it put there.
@@ -768,6 +995,77 @@ mod tests {
         size: PageSize,
     ) -> Result<(), PageTableError> {
         tables.map(memory, frames, va, pa, size, RW_UC).map(TlbFlush::ignore)
+    }
+
+    #[test]
+    fn a_run_across_page_tables_maps_every_leaf_and_clears_back() {
+        let (memory, frames) = machine();
+        let tables = PageTables::new(&memory, &frames).unwrap();
+        // 8 pages before a 2 MiB boundary and 8 after: two page tables.
+        let va = VirtualAddress(0x40_0020_0000 - 8 * PAGE_SIZE);
+        let pa = PhysicalAddress(0xFEA0_0000);
+        let flush = tables.map_run(&memory, &frames, va, pa, PageSize::Size4KiB, 16, RW_UC).unwrap();
+        assert_eq!(flush.range(), (va, 16 * PAGE_SIZE));
+        for page in 0..16 {
+            let translation = tables.translate(&memory, va.add(page * PAGE_SIZE)).unwrap();
+            assert_eq!(translation.physical, PhysicalAddress(pa.0 + page * PAGE_SIZE));
+        }
+        assert!(tables.translate(&memory, va.add(16 * PAGE_SIZE)).is_none());
+        let cleared = tables.unmap_run(&memory, va, PageSize::Size4KiB, 16).unwrap();
+        assert_eq!(cleared.range(), (va, 16 * PAGE_SIZE));
+        assert!(tables.next_leaf(&memory, va, va.add(16 * PAGE_SIZE)).is_none());
+    }
+
+    #[test]
+    fn a_run_in_one_table_is_written_and_cleared_there_without_a_walk() {
+        let (memory, frames) = machine();
+        let tables = PageTables::new(&memory, &frames).unwrap();
+        let va = VirtualAddress(0x40_0000_0000 + 3 * LARGE_PAGE_SIZE);
+        let pa = PhysicalAddress(0xC000_0000);
+        let size = PageSize::Size2MiB;
+        let table = tables.table_for_run(&memory, &frames, va, size, 4).unwrap();
+        tables.map_run_in(&memory, &frames, table, va, pa, size, 4, RW_UC).unwrap().ignore();
+        assert_eq!(
+            tables.translate(&memory, va.add(3 * LARGE_PAGE_SIZE + 5)).unwrap().physical.0,
+            pa.0 + 3 * LARGE_PAGE_SIZE + 5
+        );
+        // The table is the page directory the walk reaches.
+        let (_, directory) = tables.descend(&memory, None, va.0, 2, &mut 0).unwrap();
+        assert_eq!(table, directory);
+        tables.unmap_run_in(&memory, table, va, size, 4).unwrap().ignore();
+        assert!(tables.next_leaf(&memory, va, va.add(4 * LARGE_PAGE_SIZE)).is_none());
+        // A run that leaves its table is refused, and nothing is written.
+        let last = VirtualAddress(0x40_0000_0000 + 511 * PAGE_SIZE);
+        assert_eq!(
+            tables.table_for_run(&memory, &frames, last, PageSize::Size4KiB, 2),
+            Err(PageTableError::RunLeavesTable)
+        );
+        let page_table = tables.table_for_run(&memory, &frames, last, PageSize::Size4KiB, 1).unwrap();
+        let refused = tables.map_run_in(&memory, &frames, page_table, last, pa, PageSize::Size4KiB, 2, RW_UC);
+        assert_eq!(refused.unwrap_err(), RunError { error: PageTableError::RunLeavesTable, written: 0 });
+        assert!(tables.translate(&memory, last).is_none());
+    }
+
+    #[test]
+    fn a_failed_run_says_how_many_leaves_it_wrote() {
+        let (memory, frames) = machine();
+        let tables = PageTables::new(&memory, &frames).unwrap();
+        let va = VirtualAddress(0x40_0000_0000);
+        map(&tables, &memory, &frames, va.add(5 * PAGE_SIZE), PhysicalAddress(0x1000), PageSize::Size4KiB)
+            .unwrap();
+        let failure =
+            tables.map_run(&memory, &frames, va, PhysicalAddress(0xFEA0_0000), PageSize::Size4KiB, 8, RW_UC);
+        assert_eq!(failure.unwrap_err(), RunError { error: PageTableError::AlreadyMapped, written: 5 });
+        assert_eq!(tables.translate(&memory, va.add(4 * PAGE_SIZE)).unwrap().physical.0, 0xFEA0_4000);
+        // A run whose last frame passes 2^52 is refused before anything is written.
+        let top = PhysicalAddress((1 << 52) - PAGE_SIZE);
+        let beyond =
+            tables.map_run(&memory, &frames, va.add(64 * PAGE_SIZE), top, PageSize::Size4KiB, 2, RW_UC);
+        assert_eq!(beyond.unwrap_err(), RunError { error: PageTableError::PhysicalOutOfRange, written: 0 });
+        tables
+            .map_run(&memory, &frames, va.add(64 * PAGE_SIZE), top, PageSize::Size4KiB, 1, RW_UC)
+            .unwrap()
+            .ignore();
     }
 
     #[test]
