@@ -235,7 +235,7 @@ struct LeafRun {
 /// The runs of leaves [`MemoryManager::map_io_space`] writes for `bytes` (whole pages) from
 /// `physical` with leaves up to `largest`: at each point the largest leaf that fits, with
 /// neighbours of one size gathered into one run (at most five runs: small, large, huge, large,
-/// small).
+/// small). Every size is a power of two, so the arithmetic is masks and shifts.
 fn leaf_runs(physical: PhysicalAddress, bytes: u64, largest: u64) -> impl Iterator<Item = LeafRun> {
     let (start, end) = (physical.0, physical.0 + bytes);
     let mut at = start;
@@ -251,67 +251,94 @@ fn leaf_runs(physical: PhysicalAddress, bytes: u64, largest: u64) -> impl Iterat
         };
         // The run lasts until the next boundary where a larger leaf fits, or else as far as
         // leaves of its size fit.
+        let boundary = |larger: u64| (at + larger - 1) & !(larger - 1);
         let run_end = match larger.filter(|&larger| larger <= largest) {
-            Some(larger) if at.next_multiple_of(larger) + larger <= end => at.next_multiple_of(larger),
-            _ => at + (end - at) / size.bytes() * size.bytes(),
+            Some(larger) if boundary(larger) + larger <= end => boundary(larger),
+            _ => at + ((end - at) & !(size.bytes() - 1)),
         };
-        let run = LeafRun { offset: at - start, size, count: (run_end - at) / size.bytes() };
+        let count = (run_end - at) >> size.bytes().trailing_zeros();
+        let run = LeafRun { offset: at - start, size, count };
         at = run_end;
         Some(run)
     })
 }
 
-/// The run of leaves, when a mapping is one.
-fn only_run(physical: PhysicalAddress, bytes: u64, largest: u64) -> Option<LeafRun> {
-    let mut runs = leaf_runs(physical, bytes, largest);
-    match (runs.next(), runs.next()) {
-        (Some(run), None) => Some(run),
-        _ => None,
+/// The most runs a mapping has: small, large, huge, large, small leaves.
+const MAX_RUNS: usize = 5;
+
+/// The runs of leaves of one mapping, in address order, worked out once.
+#[derive(Clone, Copy, Debug)]
+struct LeafPlan {
+    runs: [LeafRun; MAX_RUNS],
+    len: usize,
+}
+
+impl LeafPlan {
+    /// The plan for `bytes` (whole pages) from `physical` with leaves up to `largest`.
+    fn new(physical: PhysicalAddress, bytes: u64, largest: u64) -> Self {
+        let mut plan = Self::single(LeafRun { offset: 0, size: PageSize::Size4KiB, count: 0 });
+        plan.len = 0;
+        for run in leaf_runs(physical, bytes, largest) {
+            plan.runs[plan.len] = run;
+            plan.len += 1;
+        }
+        plan
+    }
+
+    /// A plan of one run.
+    fn single(run: LeafRun) -> Self {
+        Self { runs: [run; MAX_RUNS], len: 1 }
+    }
+
+    fn runs(&self) -> &[LeafRun] {
+        &self.runs[..self.len]
+    }
+
+    /// The run, when there is only one.
+    fn only_run(&self) -> Option<LeafRun> {
+        (self.len == 1).then_some(self.runs[0])
+    }
+
+    /// Leaves by size.
+    fn counts(&self) -> LeafCounts {
+        let mut leaves = LeafCounts::default();
+        for run in self.runs() {
+            match run.size {
+                PageSize::Size4KiB => leaves.small += run.count,
+                PageSize::Size2MiB => leaves.large += run.count,
+                PageSize::Size1GiB => leaves.huge += run.count,
+            }
+        }
+        leaves
     }
 }
 
-/// Where a mapping's leaves go: the pages from `physical` (page-aligned), `bytes` of them, at
-/// `base`, with leaves up to `largest`; `table` holds them all when one table does.
+/// Where a mapping's leaves go: the plan's runs from `base`, mapping the pages from `physical`
+/// (page-aligned); `table` holds them all when one table does.
 #[derive(Clone, Copy, Debug)]
 struct LeafPlacement {
     base: VirtualAddress,
     physical: PhysicalAddress,
-    bytes: u64,
-    largest: u64,
+    plan: LeafPlan,
     table: Option<Pfn>,
 }
 
 impl LeafPlacement {
     /// The placement of the mapping `record` describes.
     fn of(record: &IoMappingRecord) -> Self {
-        Self {
-            base: record.address.page_base(),
-            physical: record.physical.pfn().address(),
-            bytes: record.pages * PAGE_SIZE,
+        let physical = record.physical.pfn().address();
+        let plan = match record.leaf_table {
+            // One table holds one run, and the counts say which.
+            Some(_) => LeafPlan::single(LeafRun {
+                offset: 0,
+                size: record.leaves.largest(),
+                count: record.leaves.total(),
+            }),
             // The largest leaf used reproduces the plan the mapping was written with.
-            largest: record.leaves.largest().bytes(),
-            table: record.leaf_table,
-        }
+            None => LeafPlan::new(physical, record.pages * PAGE_SIZE, record.leaves.largest().bytes()),
+        };
+        Self { base: record.address.page_base(), physical, plan, table: record.leaf_table }
     }
-
-    /// The runs of leaves, in address order.
-    fn runs(&self) -> impl Iterator<Item = LeafRun> {
-        leaf_runs(self.physical, self.bytes, self.largest)
-    }
-}
-
-/// The leaves [`MemoryManager::map_io_space`] writes for `bytes` (whole pages) from `physical`
-/// with leaves up to `largest`.
-fn plan_leaves(physical: PhysicalAddress, bytes: u64, largest: u64) -> LeafCounts {
-    let mut leaves = LeafCounts::default();
-    for run in leaf_runs(physical, bytes, largest) {
-        match run.size {
-            PageSize::Size4KiB => leaves.small += run.count,
-            PageSize::Size2MiB => leaves.large += run.count,
-            PageSize::Size1GiB => leaves.huge += run.count,
-        }
-    }
-    leaves
 }
 
 impl MemoryManager {
@@ -380,22 +407,25 @@ impl MemoryManager {
         let largest = leaf_alignment(first, pages, self.platform.supports_huge_pages());
         let alignment_pages = largest / PAGE_SIZE;
         let processor = self.platform.current_processor();
-        let Some(base) =
-            self.system_va.allocate_cached(processor, pages, alignment_pages, first.0 % alignment_pages)
-        else {
+        let Some(base) = self.system_va.allocate_cached(
+            processor,
+            pages,
+            alignment_pages,
+            first.0 & (alignment_pages - 1),
+        ) else {
             self.release_ram_cache(ram);
             return Err(MapIoSpaceError::VaExhausted);
         };
         let address = base.add(physical.page_offset());
-        let mut placement =
-            LeafPlacement { base, physical: first.address(), bytes: pages * PAGE_SIZE, largest, table: None };
+        let plan = LeafPlan::new(first.address(), pages * PAGE_SIZE, largest);
         // Finding the one table first (creating it if need be) is the walk the writing would
         // make; a failure here only means the general path runs, and reports it.
-        placement.table = only_run(placement.physical, placement.bytes, largest).and_then(|run| {
+        let table = plan.only_run().and_then(|run| {
             let memory = self.platform.physical_memory();
             self.page_tables.table_for_run(memory, &self.pfns, base, run.size, run.count).ok()
         });
-        let leaves = plan_leaves(placement.physical, placement.bytes, largest);
+        let placement = LeafPlacement { base, physical: first.address(), plan, table };
+        let leaves = plan.counts();
         let owner = self.current_owner();
         let leaf_table = placement.table;
         let record = IoMappingRecord {
@@ -442,7 +472,7 @@ impl MemoryManager {
     ) -> Result<(), MapIoSpaceError> {
         let memory = self.platform.physical_memory();
         let mut flush = TlbFlush::empty();
-        for run in placement.runs() {
+        for (index, &run) in placement.plan.runs().iter().enumerate() {
             let va = placement.base.add(run.offset);
             let pa = PhysicalAddress(placement.physical.0 + run.offset);
             let (size, count) = (run.size, run.count);
@@ -456,9 +486,11 @@ impl MemoryManager {
                 Ok(run_flush) => flush = flush.merge(run_flush),
                 Err(failure) => {
                     // Only a missing page-table frame can fail here: the VA run is ours alone.
-                    let earlier = self.clear_leaves(LeafPlacement { bytes: run.offset, ..placement });
-                    let partial = self.clear_run(placement, LeafRun { count: failure.written, ..run });
-                    self.flush(flush.merge(earlier).merge(partial));
+                    let earlier = placement.plan.runs()[..index].iter();
+                    let written = earlier.copied().chain([LeafRun { count: failure.written, ..run }]);
+                    let cleared =
+                        written.fold(flush, |flush, run| flush.merge(self.clear_run(placement, run)));
+                    self.flush(cleared);
                     return Err(MapIoSpaceError::OutOfPageTableFrames);
                 }
             }
@@ -469,7 +501,8 @@ impl MemoryManager {
 
     /// Clears the leaves [`write_leaves`](Self::write_leaves) wrote for `placement`.
     fn clear_leaves(&self, placement: LeafPlacement) -> TlbFlush {
-        placement.runs().fold(TlbFlush::empty(), |flush, run| flush.merge(self.clear_run(placement, run)))
+        let runs = placement.plan.runs().iter();
+        runs.fold(TlbFlush::empty(), |flush, &run| flush.merge(self.clear_run(placement, run)))
     }
 
     /// Clears one run of a placement's leaves.
