@@ -39,6 +39,7 @@ pub mod pool;
 pub mod protection;
 pub mod range_allocator;
 pub mod reserved_mapping;
+pub mod segregated_fit;
 pub mod system_mapping;
 pub mod system_va;
 pub mod verifier;

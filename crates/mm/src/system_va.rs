@@ -1,24 +1,24 @@
 //! The system virtual-address space that mappings are carved from.
 //!
-//! One contiguous window, managed in pages by a best-fit [`RangeAllocator`]: allocation and free
-//! are O(log n) in the number of free blocks. Its size is set by the platform, so exhaustion is
-//! easy to provoke in tests.
+//! One contiguous window, managed in pages by a best-fit [`SegregatedFit`] allocator: allocation
+//! and free take constant time, whatever the number of free blocks. Its size is set by the
+//! platform, so exhaustion is easy to provoke in tests.
 //!
-//! In front of the tree sit per-CPU caches of recently freed small spans and 2 MiB spans, by
+//! In front of the shared allocator sit per-CPU caches of recently freed small spans and 2 MiB spans, by
 //! size (`SpanCache`), which the mapping routines use through
 //! [`SystemVaSpace::allocate_cached`] and [`SystemVaSpace::free_cached`]: a driver that maps
 //! and unmaps a few pages or one large page again and again (registers, a bounce page) costs a
-//! push and a pop under its CPU's own lock, instead of two updates of the shared tree. A CPU
+//! push and a pop under its CPU's own lock, instead of two updates under the shared lock. A CPU
 //! whose cache has no span of a small size takes several at once, in a run of its own, so two
 //! CPUs mapping pages at the same time write page-table entries a cache line apart.
 //!
-//! The plain [`SystemVaSpace::allocate`] and [`SystemVaSpace::free`] are the tree's best fit
-//! alone, so a long-lived allocation pattern fragments the window exactly as best fit does.
+//! The plain [`SystemVaSpace::allocate`] and [`SystemVaSpace::free`] are the shared allocator's
+//! best fit alone, so a long-lived allocation pattern fragments the window as best fit does.
 //! Cached spans are free as far as callers can tell (they count in
-//! [`SystemVaSpace::free_pages`]); they go back to the tree, and coalesce there, whenever the
-//! tree alone cannot satisfy a request, so the caches never make an allocation fail. When less
-//! than a quarter of the window is free in the tree, the caches are emptied and frees bypass
-//! them: under pressure, spans kept apart would fragment the window.
+//! [`SystemVaSpace::free_pages`]); they go back to the shared allocator, and coalesce there,
+//! whenever it alone cannot satisfy a request, so the caches never make an allocation fail.
+//! When less than a quarter of the window is free in the shared allocator, the caches are
+//! emptied and frees bypass them: under pressure, spans kept apart would fragment the window.
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::address::{HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, VirtualAddress};
-use crate::range_allocator::{Placement, RangeAllocator, RangeError};
+use crate::segregated_fit::{FitError, SegregatedFit};
 
 /// Spans of at most this many pages are cached when freed.
 const CACHED_SPAN_PAGES: usize = 16;
@@ -140,7 +140,7 @@ impl SpanCache {
 
 /// Per-CPU caches; a power of two. CPUs beyond it share.
 const PROCESSOR_CACHES: usize = 8;
-/// Spans a CPU takes from the tree at once, as one run, when its cache has none of a small
+/// Spans a CPU takes from the shared allocator at once, as one run, when its cache has none of a small
 /// size: as many as there are page-table entries in a 64-byte cache line, so that two CPUs'
 /// runs of single pages keep their entries a line apart.
 const REFILL_SPANS: u64 = 8;
@@ -179,9 +179,9 @@ impl core::error::Error for SystemVaError {}
 pub struct SystemVaSpace {
     base: VirtualAddress,
     pages: u64,
-    tree: Mutex<RangeAllocator>,
-    /// The pages free in the tree, readable without its lock (written under it).
-    tree_free: AtomicU64,
+    shared: Mutex<SegregatedFit>,
+    /// The pages free in `shared`, readable without its lock (written under it).
+    shared_free: AtomicU64,
     caches: [ProcessorCache; PROCESSOR_CACHES],
 }
 
@@ -209,14 +209,11 @@ impl SystemVaSpace {
             _ => return Err(SystemVaError::NonCanonical),
         }
         let pages = bytes / PAGE_SIZE;
-        let mut free = RangeAllocator::new();
-        // A fresh allocator accepts any non-empty range.
-        let _ = free.add_free(0, pages);
         Ok(Self {
             base,
             pages,
-            tree: Mutex::new(free),
-            tree_free: AtomicU64::new(pages),
+            shared: Mutex::new(SegregatedFit::new(pages)),
+            shared_free: AtomicU64::new(pages),
             caches: Default::default(),
         })
     }
@@ -233,7 +230,7 @@ impl SystemVaSpace {
 
     /// Pages not allocated.
     pub fn free_pages(&self) -> u64 {
-        self.with_tree(|tree| tree.free_units()) + self.cached_pages()
+        self.with_shared(|shared| shared.free_pages()) + self.cached_pages()
     }
 
     /// Whether `address` is inside the window.
@@ -243,10 +240,10 @@ impl SystemVaSpace {
 
     /// `pages` pages whose first page number is congruent to `offset_pages` modulo
     /// `alignment_pages` (a power of two), or `None` when the window has no such run. The
-    /// tree's best fit: its placement decisions are those of a best-fit allocator exactly.
+    /// shared allocator's best fit: the smallest free block that holds the request.
     pub fn allocate(&self, pages: u64, alignment_pages: u64, offset_pages: u64) -> Option<VirtualAddress> {
-        let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
-        let first = self.allocate_from_tree(pages, &placement)?;
+        let offset = offset_pages % alignment_pages.max(1);
+        let first = self.allocate_shared(pages, alignment_pages, offset)?;
         Some(self.base.add(first * PAGE_SIZE))
     }
 
@@ -262,33 +259,33 @@ impl SystemVaSpace {
         alignment_pages: u64,
         offset_pages: u64,
     ) -> Option<VirtualAddress> {
-        let placement = Placement::aligned(alignment_pages, offset_pages % alignment_pages.max(1));
+        let offset = offset_pages % alignment_pages.max(1);
         let cache = &self.caches[processor % PROCESSOR_CACHES];
-        {
+        if alignment_pages.is_power_of_two() {
             let mut spans = cache.spans.lock();
-            if let Some(first) = spans.take(pages, placement.alignment, placement.offset) {
+            if let Some(first) = spans.take(pages, alignment_pages, offset) {
                 cache.pages.store(spans.pages, Ordering::Relaxed);
                 return Some(self.base.add(first * PAGE_SIZE));
             }
         }
-        let small = pages as usize <= CACHED_SPAN_PAGES && placement.alignment == 1;
+        let small = pages as usize <= CACHED_SPAN_PAGES && alignment_pages == 1;
         if small && !self.under_pressure() {
-            if let Ok(first) = self.with_tree(|tree| tree.allocate(pages * REFILL_SPANS, &Placement::ANY)) {
+            if let Ok(first) = self.with_shared(|shared| shared.allocate(pages * REFILL_SPANS, 1, 0)) {
                 let mut spans = cache.spans.lock();
                 // Kept last to first, so that they are taken in address order.
                 for index in (1..REFILL_SPANS).rev() {
                     let span = first + index * pages;
                     if !spans.keep(span, pages) {
-                        // The cache filled meanwhile: the span goes back (cache, then tree, is
-                        // the one order in which both locks are ever held).
-                        self.with_tree(|tree| tree.free(span, pages).is_ok());
+                        // The cache filled meanwhile: the span goes back (cache, then shared,
+                        // is the one order in which both locks are ever held).
+                        self.with_shared(|shared| shared.free(span, pages).is_ok());
                     }
                 }
                 cache.pages.store(spans.pages, Ordering::Relaxed);
                 return Some(self.base.add(first * PAGE_SIZE));
             }
         }
-        let first = self.allocate_from_tree(pages, &placement)?;
+        let first = self.allocate_shared(pages, alignment_pages, offset)?;
         Some(self.base.add(first * PAGE_SIZE))
     }
 
@@ -305,40 +302,43 @@ impl SystemVaSpace {
             }
         }
         let span = pages.checked_add(step - 1)?;
-        let first = self.allocate_from_tree(span, &Placement::ANY)?;
+        let first = self.allocate_shared(span, 1, 0)?;
         let address = self.base.0 + first * PAGE_SIZE;
         let start = address.next_multiple_of(multiple);
         let head = (start - address) / PAGE_SIZE;
         let tail = span - head - pages;
         // Both pieces were just taken from the free set, so giving them back cannot fail.
-        self.with_tree(|tree| {
+        self.with_shared(|shared| {
             if head > 0 {
-                let _ = tree.free(first, head);
+                let _ = shared.free(first, head);
             }
             if tail > 0 {
-                let _ = tree.free(first + head + pages, tail);
+                let _ = shared.free(first + head + pages, tail);
             }
         });
         Some(VirtualAddress(start))
     }
 
-    /// Returns `pages` pages from `address` to the tree, where they coalesce with their free
+    /// Returns `pages` pages from `address` to the shared allocator, where they coalesce with their free
     /// neighbours; `false` (and nothing changes) if any of them is outside the window or
     /// already free.
     pub fn free(&self, address: VirtualAddress, pages: u64) -> bool {
         let Some(first) = self.page_of(address) else {
             return false;
         };
-        let cached = |cache: &ProcessorCache| {
-            cache.pages.load(Ordering::Relaxed) > 0 && cache.spans.lock().overlaps(first, pages)
-        };
-        if self.caches.iter().any(cached) {
-            return false;
+        let mut caching = false;
+        for cache in &self.caches {
+            if cache.pages.load(Ordering::Relaxed) > 0 {
+                caching = true;
+                if cache.spans.lock().overlaps(first, pages) {
+                    return false;
+                }
+            }
         }
-        if self.under_pressure() {
+        if caching && self.under_pressure() {
             self.drain_caches();
         }
-        self.with_tree(|tree| tree.free(first, pages).is_ok())
+        self.with_shared(|shared| shared.free(first, pages).is_ok())
     }
 
     /// As [`free`](Self::free), but a small or 2 MiB span is kept in CPU `processor`'s cache
@@ -369,17 +369,17 @@ impl SystemVaSpace {
             .then(|| (address.0 - self.base.0) / PAGE_SIZE)
     }
 
-    /// Runs `body` on the tree under its lock, and publishes its free pages.
-    fn with_tree<R>(&self, body: impl FnOnce(&mut RangeAllocator) -> R) -> R {
-        let mut tree = self.tree.lock();
-        let result = body(&mut tree);
-        self.tree_free.store(tree.free_units(), Ordering::Relaxed);
+    /// Runs `body` on the shared allocator under its lock, and publishes its free pages.
+    fn with_shared<R>(&self, body: impl FnOnce(&mut SegregatedFit) -> R) -> R {
+        let mut shared = self.shared.lock();
+        let result = body(&mut shared);
+        self.shared_free.store(shared.free_pages(), Ordering::Relaxed);
         result
     }
 
-    /// Whether less than a quarter of the window is free in the tree.
+    /// Whether less than a quarter of the window is free in the shared allocator.
     fn under_pressure(&self) -> bool {
-        self.tree_free.load(Ordering::Relaxed) < self.pages / 4
+        self.shared_free.load(Ordering::Relaxed) < self.pages / 4
     }
 
     /// Pages held by the caches.
@@ -387,22 +387,22 @@ impl SystemVaSpace {
         self.caches.iter().map(|cache| cache.pages.load(Ordering::Relaxed)).sum()
     }
 
-    /// The tree's allocation; when the tree alone cannot satisfy it, the caches are emptied
-    /// into the tree first and the request tried again.
-    fn allocate_from_tree(&self, pages: u64, placement: &Placement) -> Option<u64> {
-        match self.with_tree(|tree| tree.allocate(pages, placement)) {
+    /// The shared allocator's allocation; when it alone cannot satisfy the request, the caches
+    /// are emptied into it first and the request tried again.
+    fn allocate_shared(&self, pages: u64, alignment: u64, offset: u64) -> Option<u64> {
+        match self.with_shared(|shared| shared.allocate(pages, alignment, offset)) {
             Ok(first) => Some(first),
-            Err(RangeError::Exhausted) if self.cached_pages() > 0 => {
+            Err(FitError::Exhausted) if self.cached_pages() > 0 => {
                 self.drain_caches();
-                self.with_tree(|tree| tree.allocate(pages, placement)).ok()
+                self.with_shared(|shared| shared.allocate(pages, alignment, offset)).ok()
             }
             Err(_) => None,
         }
     }
 
-    /// Gives every cached span back to the tree, where it coalesces with its neighbours. A
-    /// cache's lock is never held with the tree's here (allocation holds them in the other
-    /// order).
+    /// Gives every cached span back to the shared allocator, where it coalesces with its
+    /// neighbours. A cache's lock is never held with the shared one here (allocation holds
+    /// them in the other order).
     fn drain_caches(&self) {
         for cache in &self.caches {
             if cache.pages.load(Ordering::Relaxed) == 0 {
@@ -415,10 +415,11 @@ impl SystemVaSpace {
                 cache.pages.store(0, Ordering::Relaxed);
                 taken
             };
-            self.with_tree(|tree| {
+            self.with_shared(|shared| {
                 for &(first, pages) in &spans[..taken] {
-                    // Cached spans are allocated as far as the tree knows, so it takes them back.
-                    let _ = tree.free(first, pages);
+                    // Cached spans are allocated as far as the shared allocator knows, so it
+                    // takes them back.
+                    let _ = shared.free(first, pages);
                 }
             });
         }
@@ -481,7 +482,7 @@ mod tests {
         assert_eq!(space.allocate_cached(0, 3, 1, 0), Some(a), "the span freed last is taken first");
         assert!(space.free_cached(0, a, 3));
         assert!(space.free_cached(0, b, 5));
-        // A request the tree cannot meet alone takes the cached spans back, and they coalesce.
+        // A request the shared allocator cannot meet alone takes the cached spans back, and they coalesce.
         assert_eq!(space.allocate(space.total_pages(), 1, 0), Some(space.base()));
         assert_eq!(space.free_pages(), 0);
     }
@@ -501,13 +502,14 @@ mod tests {
     }
 
     #[test]
-    fn plain_frees_go_to_the_tree_and_coalesce_at_once() {
+    fn plain_frees_go_to_the_shared_allocator_and_coalesce_at_once() {
         let space = SystemVaSpace::new(VirtualAddress(0x40_0000_0000), 64 * PAGE_SIZE).unwrap();
         let a = space.allocate(3, 1, 0).unwrap();
         let b = space.allocate(3, 1, 0).unwrap();
         assert!(space.free(a, 3));
-        // A 2-page request best-fits into the 3-page hole, so the hole is in the tree: a cached
-        // span is invisible to the tree, which would have split the 58-page tail instead.
+        // A 2-page request best-fits into the 3-page hole, so the hole is in the shared
+        // allocator: a cached span is invisible to it, and it would have split the 58-page
+        // tail instead.
         assert_eq!(space.allocate(2, 1, 0), Some(a));
         assert!(space.free(b, 3));
     }
