@@ -90,7 +90,7 @@ pub fn map_bar_64gib(options: &Options) -> WorkloadReport {
     let mut limit = LeafLimit::new(&mm, PageSize::Size1GiB, BAR_BYTES / HUGE_PAGE_SIZE, 1, DEVICE_LEAF);
     let ops = options.ops(2_000);
     let mut subject = |_| map_and_unmap(&mm, physical, BAR_BYTES as usize);
-    let mut floor = |_| limit.map_unmap(|leaf| PhysicalAddress(physical.0 + leaf * HUGE_PAGE_SIZE));
+    let mut floor = |_| limit.map_unmap_run(physical);
     let [ours, floor] = alternate(options.rounds(), ops, &mut [&mut subject, &mut floor])[..] else {
         unreachable!("two contenders, two samples")
     };

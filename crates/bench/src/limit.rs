@@ -3,9 +3,11 @@
 //!
 //! Per operation: take a VA run from a preallocated list, write one leaf per page (or per
 //! large page), clear them, and hand the cleared range to the platform's flush as one
-//! invalidation. Nothing else: no VA allocator, no registry, no cache-attribute bookkeeping,
-//! no argument checks. In this design a leaf is reached by a page walk (there is no recursive
-//! self-map), so the walk the primitives make is part of the limit.
+//! invalidation. Nothing else: no VA allocator, no registry, no cache-attribute bookkeeping.
+//! In this design a leaf is reached by a page walk (there is no recursive self-map), so the
+//! walks the primitives make, one per table for the writing and one for the clearing, are part
+//! of the limit. The scattered frames of an MDL are written one walk per page, as the
+//! reserved-mapping path writes them.
 
 use iospace_mm::address::{PhysicalAddress, VirtualAddress};
 use iospace_mm::caching::CachePolicy;
@@ -72,9 +74,26 @@ impl<'mm> LeafLimit<'mm> {
         self.leaves
     }
 
-    /// One operation: the run's leaf `i` maps `physical(i)`, then all are cleared and the run
+    /// One operation for a physically contiguous range: the run's leaves map `physical`
+    /// onwards, written with one walk per table, then cleared the same way, and the run
     /// invalidated with one flush.
-    pub fn map_unmap(&mut self, physical: impl Fn(u64) -> PhysicalAddress) {
+    pub fn map_unmap_run(&mut self, physical: PhysicalAddress) {
+        let memory = self.mm.platform().physical_memory();
+        let tables = self.mm.page_tables();
+        let base = self.free_runs.pop().expect("a preallocated run");
+        let frames = self.mm.pfn_database();
+        let written = tables.map_run(memory, frames, base, physical, self.size, self.leaves, self.attributes);
+        // The entries were not present before, so no processor can have cached them.
+        written.expect("the run's tables exist").ignore();
+        let cleared = tables.unmap_run(memory, base, self.size, self.leaves).expect("the run just written");
+        self.mm.platform().flush(tables, cleared);
+        self.free_runs.push(base);
+    }
+
+    /// One operation for scattered frames (an MDL's pages): leaf `i` maps `physical(i)`, each
+    /// written and cleared through its own walk, as the reserved-mapping path does, and the run
+    /// invalidated with one flush.
+    pub fn map_unmap_each(&mut self, physical: impl Fn(u64) -> PhysicalAddress) {
         let memory = self.mm.platform().physical_memory();
         let tables = self.mm.page_tables();
         let base = self.free_runs.pop().expect("a preallocated run");
@@ -110,13 +129,14 @@ mod tests {
         let mut limit = LeafLimit::new(&mm, PageSize::Size4KiB, 16, 2, DEVICE_LEAF);
         let memory = mm.platform().physical_memory();
         let tables_before = mm.page_tables().table_frames(memory);
-        limit.map_unmap(|page| PhysicalAddress(0xFEA0_0000 + page * 0x1000));
+        limit.map_unmap_run(PhysicalAddress(0xFEA0_0000));
+        limit.map_unmap_each(|page| PhysicalAddress(0xFEB0_0000 + page * 0x1000));
         assert_eq!(mm.page_tables().table_frames(memory), tables_before);
         let window = mm.system_va().base();
         assert!(mm.page_tables().next_leaf(memory, window, window.add(1 << 30)).is_none());
 
         let mut large = LeafLimit::new(&mm, PageSize::Size1GiB, 2, 1, DEVICE_LEAF);
-        large.map_unmap(|leaf| PhysicalAddress((64 + leaf) << 30));
+        large.map_unmap_run(PhysicalAddress(64 << 30));
         assert_eq!(large.leaves(), 2);
         assert!(mm.page_tables().next_leaf(memory, window, window.add(256 << 30)).is_none());
     }

@@ -63,7 +63,7 @@ pub fn reserved_mapping_16pages(options: &Options) -> WorkloadReport {
         assert!(!address.is_null(), "the reservation takes the MDL");
         nt_mdl::mm_unmap_reserved_mapping(&mm, reservation, TAG, mdl);
     };
-    let mut floor = |_| limit.map_unmap(|page| frames[page as usize]);
+    let mut floor = |_| limit.map_unmap_each(|page| frames[page as usize]);
     let [ours, floor] = alternate(options.rounds(), ops, &mut [&mut subject, &mut floor])[..] else {
         unreachable!("two contenders, two samples")
     };
