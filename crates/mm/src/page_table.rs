@@ -307,6 +307,7 @@ const fn leaf_base(entry: u64, size: PageSize) -> PhysicalAddress {
     PhysicalAddress(entry & PTE_ADDRESS_MASK & !(size.bytes() - 1))
 }
 
+#[inline(always)]
 fn table_at(memory: &dyn PhysicalMemory, pfn: Pfn) -> Result<&TableFrame, PageTableError> {
     memory.table(pfn).ok_or(PageTableError::BadTableFrame(pfn))
 }
@@ -319,6 +320,7 @@ struct Leaf<'m> {
 }
 
 /// Checks a map request and returns the leaf entry to write.
+#[inline(always)]
 fn leaf_for(
     va: VirtualAddress,
     pa: PhysicalAddress,
@@ -340,6 +342,7 @@ fn leaf_for(
 
 /// Checks that `count` leaves of `size` from `va` stay in one canonical half of the address
 /// space, and returns the bytes they cover.
+#[inline(always)]
 fn check_run(va: VirtualAddress, size: PageSize, count: u64) -> Result<u64, PageTableError> {
     if !is_canonical(va.0) {
         return Err(PageTableError::NonCanonical);
@@ -353,6 +356,7 @@ fn check_run(va: VirtualAddress, size: PageSize, count: u64) -> Result<u64, Page
 
 /// Checks a request to map `count` leaves of `size` from `va` to `pa`, and returns the first
 /// leaf entry and the bytes the run covers.
+#[inline(always)]
 fn run_for(
     va: VirtualAddress,
     pa: PhysicalAddress,
@@ -529,6 +533,7 @@ impl PageTables {
 
     /// Writes `count` consecutive leaves of `size` into `table` from `va`'s entry, the first
     /// being `first_leaf`; the caller checked that they fit in the table.
+    #[inline(always)]
     fn fill(
         memory: &dyn PhysicalMemory,
         frames: &dyn FrameAllocator,
@@ -603,6 +608,7 @@ impl PageTables {
 
     /// Writes `leaf` into the empty `slot` at `level`; a large leaf that finds a table there
     /// which maps nothing (tables stay after unmap) gives the table back and takes its place.
+    #[inline(always)]
     fn install_leaf(
         memory: &dyn PhysicalMemory,
         frames: &dyn FrameAllocator,
@@ -619,6 +625,7 @@ impl PageTables {
     }
 
     /// Clears `slot` if it holds a leaf at `level`, and returns the entry it held.
+    #[inline(always)]
     fn clear_leaf(slot: &AtomicU64, level: u32) -> Option<u64> {
         // The caller owns the range, so only the processor (setting A or D) can change the
         // entry meanwhile; the loop keeps those updates from being lost in the returned value.
@@ -848,6 +855,7 @@ impl PageTables {
     ///
     /// A missing table is created with `frames` (counted in `created`), or is
     /// [`NotPopulated`](PageTableError::NotPopulated) when `frames` is `None`.
+    #[inline(always)]
     fn descend<'m>(
         &self,
         memory: &'m dyn PhysicalMemory,
@@ -867,6 +875,7 @@ impl PageTables {
 
     /// The table that `slot` (an entry at `level`) points to, created if it is missing, with
     /// its frame.
+    #[inline(always)]
     fn next_table<'m>(
         memory: &'m dyn PhysicalMemory,
         frames: Option<&dyn FrameAllocator>,
@@ -876,7 +885,27 @@ impl PageTables {
     ) -> Result<(&'m TableFrame, Pfn), PageTableError> {
         // Acquire pairs with the release of the CPU that installed the table, so its zeroing
         // is visible before we read the entries.
-        let mut entry = slot.load(Ordering::Acquire);
+        let entry = slot.load(Ordering::Acquire);
+        if entry & PTE_PRESENT == 0 {
+            return Self::new_table(memory, frames, slot, entry, level, created);
+        }
+        if is_leaf(entry, level) {
+            return Err(PageTableError::LargePageInTheWay);
+        }
+        Ok((table_at(memory, entry_pfn(entry))?, entry_pfn(entry)))
+    }
+
+    /// [`next_table`](Self::next_table) for a `slot` found not present (holding `entry`): a
+    /// zeroed frame from `frames` goes in, unless another CPU installs a table first.
+    #[cold]
+    fn new_table<'m>(
+        memory: &'m dyn PhysicalMemory,
+        frames: Option<&dyn FrameAllocator>,
+        slot: &AtomicU64,
+        mut entry: u64,
+        level: u32,
+        created: &mut u64,
+    ) -> Result<(&'m TableFrame, Pfn), PageTableError> {
         loop {
             if entry & PTE_PRESENT != 0 {
                 if is_leaf(entry, level) {
@@ -907,6 +936,7 @@ impl PageTables {
     }
 
     /// Writes `leaf` into the empty `slot` at `level`.
+    #[inline(always)]
     fn install(slot: &AtomicU64, leaf: u64, level: u32) -> Result<(), PageTableError> {
         let mut entry = slot.load(Ordering::Acquire);
         loop {
