@@ -42,13 +42,19 @@ impl BoundaryTags {
     /// Tags page `page` (inside the window) with block record `block`.
     pub(super) fn set(&mut self, page: u64, block: u32) {
         let index = (page >> self.shift) as usize;
-        let (shift, pages) = (self.shift, self.pages);
-        let tags = self.leaves[index].get_or_insert_with(|| {
-            // The last leaf holds only the pages left in the window.
-            let length = (pages - ((index as u64) << shift)).min(1 << shift);
-            vec![UNTAGGED; length as usize].into_boxed_slice()
-        });
-        tags[(page & ((1 << shift) - 1)) as usize] = block;
+        let offset = (page & ((1 << self.shift) - 1)) as usize;
+        match &mut self.leaves[index] {
+            Some(tags) => tags[offset] = block,
+            None => self.make_leaf(index)[offset] = block,
+        }
+    }
+
+    /// Allocates leaf `index`, with no tag written: once per leaf, off the common path.
+    #[cold]
+    fn make_leaf(&mut self, index: usize) -> &mut [u32] {
+        // The last leaf holds only the pages left in the window.
+        let length = (self.pages - ((index as u64) << self.shift)).min(1 << self.shift);
+        self.leaves[index].insert(vec![UNTAGGED; length as usize].into_boxed_slice())
     }
 
     /// Leaves allocated so far.

@@ -32,14 +32,43 @@ pub(super) struct PageBitmap {
     leaves: Vec<Leaf>,
 }
 
-/// The words holding bits `[lo, hi)` (`lo < hi`) of a leaf, each with the mask of those bits.
-fn word_masks(lo: u64, hi: u64) -> impl Iterator<Item = (usize, u64)> {
-    let (first_word, last_word) = (lo / 64, (hi - 1) / 64);
-    (first_word..=last_word).map(move |word| {
-        let from = if word == first_word { lo % 64 } else { 0 };
-        let to = if word == last_word { (hi - 1) % 64 + 1 } else { 64 };
-        (word as usize, (u64::MAX >> (64 - (to - from))) << from)
-    })
+/// The first and last word holding bits `[lo, hi)` (`lo < hi`) of a leaf, and the masks of
+/// those bits in them.
+fn span(lo: u64, hi: u64) -> (usize, usize, u64, u64) {
+    let (first, last) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
+    (first, last, u64::MAX << (lo % 64), u64::MAX >> (63 - (hi - 1) % 64))
+}
+
+/// Whether any of bits `[lo, hi)` (`lo < hi`) of `words` is set.
+fn any_set(words: &[u64], lo: u64, hi: u64) -> bool {
+    let (first, last, head, tail) = span(lo, hi);
+    if first == last {
+        return words[first] & head & tail != 0;
+    }
+    words[first] & head != 0
+        || words[first + 1..last].iter().any(|&word| word != 0)
+        || words[last] & tail != 0
+}
+
+/// Sets (`value`) or clears bits `[lo, hi)` (`lo < hi`) of `words`.
+fn fill(words: &mut [u64], lo: u64, hi: u64, value: bool) {
+    let (first, last, head, tail) = span(lo, hi);
+    let apply = |word: &mut u64, mask: u64| {
+        if value {
+            *word |= mask;
+        } else {
+            *word &= !mask;
+        }
+    };
+    if first == last {
+        apply(&mut words[first], head & tail);
+        return;
+    }
+    apply(&mut words[first], head);
+    if last > first + 1 {
+        words[first + 1..last].fill(if value { u64::MAX } else { 0 });
+    }
+    apply(&mut words[last], tail);
 }
 
 impl PageBitmap {
@@ -68,7 +97,7 @@ impl PageBitmap {
         self.pieces(first, end).all(|(leaf, lo, hi, _)| match &self.leaves[leaf] {
             Leaf::Free => false,
             Leaf::Allocated => true,
-            Leaf::Mixed(words) => word_masks(lo, hi).all(|(word, mask)| words[word] & mask == 0),
+            Leaf::Mixed(words) => !any_set(words, lo, hi),
         })
     }
 
@@ -85,14 +114,12 @@ impl PageBitmap {
             && let Leaf::Mixed(words) = &mut self.leaves[leaf as usize]
         {
             let base = leaf << self.shift;
-            if !word_masks(first - base, end - base).all(|(word, mask)| words[word] & mask == 0) {
+            if any_set(words, first - base, end - base) {
                 return None;
             }
             let free = |page: u64| words[((page - base) / 64) as usize] & (1 << ((page - base) % 64)) != 0;
             let neighbours = (before.is_some_and(free), after.is_some_and(free));
-            for (word, mask) in word_masks(first - base, end - base) {
-                words[word] |= mask;
-            }
+            fill(words, first - base, end - base, true);
             return Some(neighbours);
         }
         if !self.all_allocated(first, end) {
@@ -112,13 +139,7 @@ impl PageBitmap {
             && let Leaf::Mixed(words) = &mut self.leaves[leaf as usize]
         {
             let base = leaf << self.shift;
-            for (word, mask) in word_masks(first - base, end - base) {
-                if free {
-                    words[word] |= mask;
-                } else {
-                    words[word] &= !mask;
-                }
-            }
+            fill(words, first - base, end - base, free);
             return;
         }
         let leaf_pages = 1u64 << self.shift;
@@ -137,13 +158,7 @@ impl PageBitmap {
                 Leaf::Mixed(_) => {}
             }
             let Leaf::Mixed(words) = leaf else { continue };
-            for (word, mask) in word_masks(lo, hi) {
-                if free {
-                    words[word] |= mask;
-                } else {
-                    words[word] &= !mask;
-                }
-            }
+            fill(words, lo, hi, free);
         }
     }
 

@@ -45,9 +45,10 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    /// Whether `self` comes before `other`: smaller, or as large and lower.
+    /// Whether `self` comes before `other`: smaller, or as large and lower. Without branches:
+    /// which of two blocks comes first is a coin toss to the branch predictor.
     fn precedes(&self, other: &Entry) -> bool {
-        (self.pages, self.start) < (other.pages, other.start)
+        (self.pages < other.pages) | ((self.pages == other.pages) & (self.start < other.start))
     }
 }
 
@@ -209,7 +210,7 @@ fn sift_down(heap: &mut [Entry], slots: &mut [u32], mut slot: usize) {
             break;
         }
         let right = left + 1;
-        let child = if right < heap.len() && heap[right].precedes(&heap[left]) { right } else { left };
+        let child = left + usize::from(right < heap.len() && heap[right].precedes(&heap[left]));
         if !heap[child].precedes(&entry) {
             break;
         }
