@@ -162,6 +162,12 @@ impl PageBitmap {
         }
     }
 
+    /// Leaves that have bits (neither wholly free nor wholly allocated).
+    #[cfg(test)]
+    pub(super) fn leaves_with_bits(&self) -> usize {
+        self.leaves.iter().filter(|leaf| matches!(leaf, Leaf::Mixed(_))).count()
+    }
+
     /// The leaves `[first, end)` touches, as `(leaf, lo, hi, whole)`: the pages `[lo, hi)` of
     /// the leaf, counted from its first page, and whether they are all of its pages.
     fn pieces(&self, first: u64, end: u64) -> impl Iterator<Item = (usize, u64, u64, bool)> + use<> {
