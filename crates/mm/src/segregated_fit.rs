@@ -1,19 +1,19 @@
 //! A segregated-fit allocator of page ranges: allocation and free without a walk of the free
 //! blocks.
 //!
-//! Free blocks are kept by size class ([`size_classes`]): one class per size up to 128 pages,
+//! Free blocks are kept by size class (`size_classes`): one class per size up to 128 pages,
 //! logarithmic classes above. A bitmap of the non-empty classes finds the smallest class that
 //! can hold a request, and that class's first block is the answer.
 //!
 //! Placement is address-ordered best fit, as the tree it replaces made it: the smallest block
 //! that holds the request, and the lowest of those. A logarithmic class holds sizes on both
 //! sides of a request in it, so that class is searched for its smallest fitting block (only
-//! its first [`SEARCH_LIMIT`] blocks while a larger class could serve instead, so that no
+//! its first `SEARCH_LIMIT` blocks while a larger class could serve instead, so that no
 //! request walks a long class). Best fit, lowest first, is what keeps a nearly full window
 //! usable: it fails fewer requests there than the same sizes taken most-recently-freed first.
 //!
-//! Free blocks coalesce on free through boundary tags ([`boundary_tags`]: the record number at
-//! a block's first and last page) and a bitmap of free pages ([`page_bitmap`]), which also
+//! Free blocks coalesce on free through boundary tags (`boundary_tags`: the record number at
+//! a block's first and last page) and a bitmap of free pages (`page_bitmap`), which also
 //! makes a free of a range that is (partly) free already a refusal that changes nothing. Both
 //! tables are sparse, so a window of 64M pages costs memory only where blocks begin and end.
 //!

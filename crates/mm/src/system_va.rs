@@ -1,11 +1,12 @@
 //! The system virtual-address space that mappings are carved from.
 //!
-//! One contiguous window, managed in pages by a best-fit [`SegregatedFit`] allocator: allocation
-//! and free take constant time, whatever the number of free blocks. Its size is set by the
-//! platform, so exhaustion is easy to provoke in tests.
+//! One contiguous window, managed in pages by an address-ordered best-fit [`SegregatedFit`]
+//! allocator: allocation and free walk no list of free blocks; past a few bitmap and table
+//! lookups they cost one heap update in a size class, O(log k) in the blocks of that one size.
+//! Its size is set by the platform, so exhaustion is easy to provoke in tests.
 //!
-//! In front of the shared allocator sit per-CPU caches of recently freed small spans and 2 MiB spans, by
-//! size (`SpanCache`), which the mapping routines use through
+//! In front of the shared allocator sit per-CPU caches of recently freed small spans and 2 MiB
+//! spans, by size (`SpanCache`), which the mapping routines use through
 //! [`SystemVaSpace::allocate_cached`] and [`SystemVaSpace::free_cached`]: a driver that maps
 //! and unmaps a few pages or one large page again and again (registers, a bounce page) costs a
 //! push and a pop under its CPU's own lock, instead of two updates under the shared lock. A CPU
@@ -140,9 +141,9 @@ impl SpanCache {
 
 /// Per-CPU caches; a power of two. CPUs beyond it share.
 const PROCESSOR_CACHES: usize = 8;
-/// Spans a CPU takes from the shared allocator at once, as one run, when its cache has none of a small
-/// size: as many as there are page-table entries in a 64-byte cache line, so that two CPUs'
-/// runs of single pages keep their entries a line apart.
+/// Spans a CPU takes from the shared allocator at once, as one run, when its cache has none of
+/// a small size: as many as there are page-table entries in a 64-byte cache line, so that two
+/// CPUs' runs of single pages keep their entries a line apart.
 const REFILL_SPANS: u64 = 8;
 
 /// One CPU's span cache, on cache lines of its own.
@@ -240,7 +241,8 @@ impl SystemVaSpace {
 
     /// `pages` pages whose first page number is congruent to `offset_pages` modulo
     /// `alignment_pages` (a power of two), or `None` when the window has no such run. The
-    /// shared allocator's best fit: the smallest free block that holds the request.
+    /// shared allocator's best fit: the smallest free block that holds the request, the lowest
+    /// of those.
     pub fn allocate(&self, pages: u64, alignment_pages: u64, offset_pages: u64) -> Option<VirtualAddress> {
         let offset = offset_pages % alignment_pages.max(1);
         let first = self.allocate_shared(pages, alignment_pages, offset)?;
@@ -319,9 +321,9 @@ impl SystemVaSpace {
         Some(VirtualAddress(start))
     }
 
-    /// Returns `pages` pages from `address` to the shared allocator, where they coalesce with their free
-    /// neighbours; `false` (and nothing changes) if any of them is outside the window or
-    /// already free.
+    /// Returns `pages` pages from `address` to the shared allocator, where they coalesce with
+    /// their free neighbours; `false` (and nothing changes) if any of them is outside the
+    /// window or already free.
     pub fn free(&self, address: VirtualAddress, pages: u64) -> bool {
         let Some(first) = self.page_of(address) else {
             return false;
@@ -482,7 +484,8 @@ mod tests {
         assert_eq!(space.allocate_cached(0, 3, 1, 0), Some(a), "the span freed last is taken first");
         assert!(space.free_cached(0, a, 3));
         assert!(space.free_cached(0, b, 5));
-        // A request the shared allocator cannot meet alone takes the cached spans back, and they coalesce.
+        // A request the shared allocator cannot meet alone takes the cached spans back, and
+        // they coalesce.
         assert_eq!(space.allocate(space.total_pages(), 1, 0), Some(space.base()));
         assert_eq!(space.free_pages(), 0);
     }
