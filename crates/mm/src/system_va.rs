@@ -328,17 +328,17 @@ impl SystemVaSpace {
         let Some(first) = self.page_of(address) else {
             return false;
         };
-        let mut caching = false;
-        for cache in &self.caches {
-            if cache.pages.load(Ordering::Relaxed) > 0 {
-                caching = true;
-                if cache.spans.lock().overlaps(first, pages) {
-                    return false;
-                }
+        // One test for the common case of no cached spans anywhere, not one per cache.
+        if self.caches.iter().fold(0, |held, cache| held | cache.pages.load(Ordering::Relaxed)) != 0 {
+            let cached = |cache: &ProcessorCache| {
+                cache.pages.load(Ordering::Relaxed) > 0 && cache.spans.lock().overlaps(first, pages)
+            };
+            if self.caches.iter().any(cached) {
+                return false;
             }
-        }
-        if caching && self.under_pressure() {
-            self.drain_caches();
+            if self.under_pressure() {
+                self.drain_caches();
+            }
         }
         self.with_shared(|shared| shared.free(first, pages).is_ok())
     }
