@@ -155,6 +155,7 @@ impl<'mm> Window<'mm> {
         }
     }
 
+    #[track_caller]
     fn read<T: Element>(&self, offset: u64) -> T {
         match &self.access {
             Access::Registers(mapping) => T::read_register(self.io, self.mm, mapping.address().add(offset)),
@@ -163,6 +164,7 @@ impl<'mm> Window<'mm> {
         }
     }
 
+    #[track_caller]
     fn write<T: Element>(&self, offset: u64, value: T) {
         match &self.access {
             Access::Registers(mapping) => {
@@ -176,37 +178,44 @@ impl<'mm> Window<'mm> {
     }
 
     /// A byte at `offset`, with the routine the raw type calls for.
+    #[track_caller]
     pub fn read_u8(&self, offset: u64) -> u8 {
         self.read(offset)
     }
 
     /// Writes a byte at `offset`.
+    #[track_caller]
     pub fn write_u8(&self, offset: u64, value: u8) {
         self.write(offset, value)
     }
 
     /// A 16-bit value at `offset`.
+    #[track_caller]
     pub fn read_u16(&self, offset: u64) -> u16 {
         self.read(offset)
     }
 
     /// Writes a 16-bit value at `offset`.
+    #[track_caller]
     pub fn write_u16(&self, offset: u64, value: u16) {
         self.write(offset, value)
     }
 
     /// A 32-bit value at `offset`.
+    #[track_caller]
     pub fn read_u32(&self, offset: u64) -> u32 {
         self.read(offset)
     }
 
     /// Writes a 32-bit value at `offset`.
+    #[track_caller]
     pub fn write_u32(&self, offset: u64, value: u32) {
         self.write(offset, value)
     }
 
     /// A 64-bit register at `offset` (`READ_REGISTER_ULONG64`; there is no 64-bit port
     /// routine, so a port window reads two 32-bit halves, low first).
+    #[track_caller]
     pub fn read_u64(&self, offset: u64) -> u64 {
         match &self.access {
             Access::Registers(mapping) => {
@@ -217,6 +226,7 @@ impl<'mm> Window<'mm> {
     }
 
     /// Writes a 64-bit register at `offset` (two 32-bit halves, low first, on a port window).
+    #[track_caller]
     pub fn write_u64(&self, offset: u64, value: u64) {
         match &self.access {
             Access::Registers(mapping) => registers::write_register_ulong64(
@@ -234,6 +244,7 @@ impl<'mm> Window<'mm> {
 
     /// `WRITE_REGISTER_BUFFER_ULONG`: `values` into consecutive registers from `offset` (raw
     /// memory only; `None` for a port window, where the buffer routine repeats one port).
+    #[track_caller]
     pub fn write_buffer_u32(&self, offset: u64, values: &[u32]) -> Option<()> {
         let Access::Registers(mapping) = &self.access else { return None };
         let at = mapping.address().add(offset);
@@ -243,6 +254,7 @@ impl<'mm> Window<'mm> {
 
     /// `READ_REGISTER_BUFFER_ULONG`: consecutive registers from `offset` into `values` (raw
     /// memory only).
+    #[track_caller]
     pub fn read_buffer_u32(&self, offset: u64, values: &mut [u32]) -> Option<()> {
         let Access::Registers(mapping) = &self.access else { return None };
         let at = mapping.address().add(offset);
