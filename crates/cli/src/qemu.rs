@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use iospace_drivers::ivshmem::{PATTERN_BYTES, pattern};
 
+#[path = "../../kernel/image_build.rs"]
+mod image_build;
+
 /// QEMU's exit status when the kernel writes its success code (0x10) to `isa-debug-exit`:
 /// `(0x10 << 1) | 1`.
 pub const KERNEL_SUCCESS_STATUS: i32 = 33;
@@ -108,33 +111,7 @@ pub fn fresh_shared_memory_path() -> PathBuf {
 /// Builds the kernel with `cargo build -p iospace-kernel --profile kernel` in this source
 /// tree (and the caller's target directory) and returns the executable cargo reports.
 pub fn build_kernel() -> Result<PathBuf, QemuError> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let output = Command::new(&cargo)
-        .args([
-            "build",
-            "-p",
-            "iospace-kernel",
-            "--profile",
-            "kernel",
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|error| QemuError::Build(format!("{}: {error}", Path::new(&cargo).display())))?;
-    if !output.status.success() {
-        return Err(QemuError::Build(format!("cargo build exited with {}", output.status)));
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == "iospace-kernel"
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| QemuError::Build("cargo reported no iospace-kernel executable".into()))
+    image_build::build_kernel_image().map_err(QemuError::Build)
 }
 
 /// The QEMU command line: q35 under TCG, the default machine's devices, COM1 on stdio.

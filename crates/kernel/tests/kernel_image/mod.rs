@@ -2,11 +2,15 @@
 //! kernel`, into the caller's target directory), and the machine code of its functions by
 //! symbol name.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use object::{Architecture, Object, ObjectSection, ObjectSymbol, SymbolKind};
+
+#[path = "../../image_build.rs"]
+mod image_build;
+
+use image_build::build_kernel_image;
 
 /// The linker driver rustc runs to link the kernel.
 const LINKER: &str = "cc";
@@ -25,7 +29,7 @@ pub fn kernel_image() -> Option<&'static [u8]> {
                 );
                 return None;
             }
-            let path = build_kernel();
+            let path = build_kernel_image().unwrap_or_else(|error| panic!("building the kernel: {error}"));
             Some(std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display())))
         })
         .as_deref()
@@ -33,35 +37,6 @@ pub fn kernel_image() -> Option<&'static [u8]> {
 
 fn linker_installed() -> bool {
     Command::new(LINKER).arg("--version").output().is_ok_and(|output| output.status.success())
-}
-
-/// Runs the metal build and returns the executable cargo reports.
-fn build_kernel() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let output = Command::new(&cargo)
-        .args([
-            "build",
-            "-p",
-            "iospace-kernel",
-            "--profile",
-            "kernel",
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|error| panic!("running {}: {error}", Path::new(&cargo).display()));
-    assert!(output.status.success(), "cargo build of the kernel exited with {}", output.status);
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == "iospace-kernel"
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the iospace-kernel executable")
 }
 
 /// A function of the image: where it is loaded and its bytes.
