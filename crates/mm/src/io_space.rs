@@ -276,18 +276,13 @@ struct LeafPlan {
 impl LeafPlan {
     /// The plan for `bytes` (whole pages) from `physical` with leaves up to `largest`.
     fn new(physical: PhysicalAddress, bytes: u64, largest: u64) -> Self {
-        let mut plan = Self::single(LeafRun { offset: 0, size: PageSize::Size4KiB, count: 0 });
-        plan.len = 0;
+        let unused = LeafRun { offset: 0, size: PageSize::Size4KiB, count: 0 };
+        let mut plan = Self { runs: [unused; MAX_RUNS], len: 0 };
         for run in leaf_runs(physical, bytes, largest) {
             plan.runs[plan.len] = run;
             plan.len += 1;
         }
         plan
-    }
-
-    /// A plan of one run.
-    fn single(run: LeafRun) -> Self {
-        Self { runs: [run; MAX_RUNS], len: 1 }
     }
 
     fn runs(&self) -> &[LeafRun] {
@@ -327,16 +322,8 @@ impl LeafPlacement {
     /// The placement of the mapping `record` describes.
     fn of(record: &IoMappingRecord) -> Self {
         let physical = record.physical.pfn().address();
-        let plan = match record.leaf_table {
-            // One table holds one run, and the counts say which.
-            Some(_) => LeafPlan::single(LeafRun {
-                offset: 0,
-                size: record.leaves.largest(),
-                count: record.leaves.total(),
-            }),
-            // The largest leaf used reproduces the plan the mapping was written with.
-            None => LeafPlan::new(physical, record.pages * PAGE_SIZE, record.leaves.largest().bytes()),
-        };
+        // The largest leaf used reproduces the plan the mapping was written with.
+        let plan = LeafPlan::new(physical, record.pages * PAGE_SIZE, record.leaves.largest().bytes());
         Self { base: record.address.page_base(), physical, plan, table: record.leaf_table }
     }
 }
@@ -427,7 +414,6 @@ impl MemoryManager {
         let placement = LeafPlacement { base, physical: first.address(), plan, table };
         let leaves = plan.counts();
         let owner = self.current_owner();
-        let leaf_table = placement.table;
         let record = IoMappingRecord {
             address,
             physical,
@@ -435,7 +421,7 @@ impl MemoryManager {
             pages,
             protection,
             leaves,
-            leaf_table,
+            leaf_table: table,
             location,
             owner,
         };

@@ -482,9 +482,10 @@ impl PageTables {
             let (table, _) = self
                 .descend(memory, Some(frames), at, level, &mut 0)
                 .map_err(|error| RunError { error, written })?;
-            let here = ((ENTRIES - index(at, level)) as u64).min(count - written);
+            let first = index(at, level);
+            let here = ((ENTRIES - first) as u64).min(count - written);
             let leaf = first_leaf + written * size.bytes();
-            Self::fill(memory, frames, table, at, leaf, size, here)
+            Self::fill(memory, frames, &table[first..first + here as usize], leaf, size)
                 .map_err(|failure| RunError { written: written + failure.written, ..failure })?;
             written += here;
         }
@@ -525,26 +526,22 @@ impl PageTables {
     ) -> Result<TlbFlush, RunError> {
         let before_any = |error| RunError { error, written: 0 };
         let (first_leaf, run_bytes) = run_for(va, pa, size, count, attributes).map_err(before_any)?;
-        run_in_one_table(va, size, count).map_err(before_any)?;
+        let entries = run_in_one_table(va, size, count).map_err(before_any)?;
         let table = table_at(memory, table).map_err(before_any)?;
-        Self::fill(memory, frames, table, va.0, first_leaf, size, count)?;
+        Self::fill(memory, frames, &table[entries], first_leaf, size)?;
         Ok(TlbFlush::new(va, run_bytes))
     }
 
-    /// Writes `count` consecutive leaves of `size` into `table` from `va`'s entry, the first
-    /// being `first_leaf`; the caller checked that they fit in the table.
+    /// Writes consecutive leaves of `size` into `slots`, the first being `first_leaf`.
     #[inline(always)]
     fn fill(
         memory: &dyn PhysicalMemory,
         frames: &dyn FrameAllocator,
-        table: &TableFrame,
-        va: u64,
+        slots: &[AtomicU64],
         first_leaf: u64,
         size: PageSize,
-        count: u64,
     ) -> Result<(), RunError> {
-        let first = index(va, size.level());
-        for (written, slot) in (0..count).zip(&table[first..first + count as usize]) {
+        for (written, slot) in (0..).zip(slots) {
             // The address bits of consecutive leaves step by the leaf size; the run was
             // checked to end at or below 2^52, so they never reach the attribute bits.
             let leaf = first_leaf + written * size.bytes();
